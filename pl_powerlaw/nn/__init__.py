@@ -1,0 +1,21 @@
+"""Masked (prunable) layers."""
+
+from pl_powerlaw.nn.masked import (
+    MASKED_TYPES,
+    MaskedConv2d,
+    MaskedLayerMixin,
+    MaskedLinear,
+    is_masked,
+    masked_modules,
+    output_layer_names,
+)
+
+__all__ = [
+    "MASKED_TYPES",
+    "MaskedConv2d",
+    "MaskedLayerMixin",
+    "MaskedLinear",
+    "is_masked",
+    "masked_modules",
+    "output_layer_names",
+]
