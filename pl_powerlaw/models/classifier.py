@@ -1,0 +1,104 @@
+"""The LightningModule that trains any of the plain nets in :mod:`pl_powerlaw.models`.
+
+The net is an argument (configs select it by class path), the optimizer and learning-rate
+scheduler are injected as callables so that LightningCLI configs choose them, e.g.::
+
+    model:
+      class_path: pl_powerlaw.models.ImageClassifier
+      init_args:
+        net: {class_path: pl_powerlaw.models.MLP}
+        optimizer:
+          class_path: torch.optim.SGD
+          init_args: {lr: 0.01, momentum: 0.9, nesterov: true}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+OptimizerCallable = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerCallable = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+STAGES = ("train", "val", "test")
+
+
+def default_optimizer(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum, lr 0.01, momentum 0.9 (Lasagne's mnist.py)."""
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True)
+
+
+class ImageClassifier(LightningModule):
+    """Cross-entropy classifier around a plain ``nn.Module`` net.
+
+    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``;
+    one accuracy metric object per stage.
+
+    Args:
+        net: the network; callbacks find it as ``pl_module.net``.
+        num_classes: number of classes of the accuracy metrics.
+        optimizer: a callable that builds the optimizer from the parameters.
+        scheduler: optional callable that builds a learning-rate scheduler from the optimizer.
+
+    Example:
+        >>> from pl_powerlaw.models import MLP
+        >>> model = ImageClassifier(MLP())
+        >>> model(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int = 10,
+        optimizer: OptimizerCallable = default_optimizer,
+        scheduler: SchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"Expected `num_classes` >= 2 but got {num_classes}")
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.metrics = nn.ModuleDict(
+            {stage: MulticlassAccuracy(num_classes, average="micro") for stage in STAGES}
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        metric = self.metrics[stage]
+        metric(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
+        self.log(f"{stage}/acc", metric, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x).argmax(dim=1)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

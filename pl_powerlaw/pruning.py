@@ -1,0 +1,144 @@
+"""Layer-wise magnitude pruning (Han et al. 2015, "Learning both Weights and Connections").
+
+Plain functions on tensors and nets; the Lightning callback
+:class:`pl_powerlaw.callbacks.MagnitudePruning` only decides *when* to call them.
+
+Semantics of a fraction: ``fraction`` is the *target* share of a layer's (eligible) weights that are
+pruned after the call, so iterative schedules give cumulative targets (0.5 then 0.8). The entries
+removed are the currently kept eligible ones of smallest ``|w|``; ties are broken by flat index
+(lower index pruned first), so every process computes the same mask from the same weights.
+A pruned entry never grows back: a target below the current sparsity prunes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from pl_powerlaw.nn.masked import masked_modules
+
+
+def check_fraction(fraction: float, name: str = "fraction") -> float:
+    """Return ``fraction`` as a float if it lies in [0, 1), else raise ``ValueError``."""
+    try:
+        value = float(fraction)
+    except (TypeError, ValueError):
+        raise ValueError(f"Expected `{name}` to be a number in [0, 1) but got {fraction!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"Expected `{name}` in [0, 1) but got {fraction!r}")
+    return value
+
+
+def n_to_prune(fraction: float, n_eligible: int) -> int:
+    """Number of entries pruned in total when ``fraction`` of ``n_eligible`` entries go."""
+    return int(round(check_fraction(fraction) * n_eligible))
+
+
+@torch.no_grad()
+def magnitude_mask(
+    weight: Tensor, mask: Tensor, fraction: float, eligible: Tensor | None = None
+) -> Tensor:
+    """Mask that prunes the smallest-magnitude entries until ``fraction`` of the eligible ones are gone.
+
+    Args:
+        weight: the layer's weight.
+        mask: its current mask (0/1, any dtype); entries already at 0 stay at 0.
+        fraction: target pruned share of the eligible entries, in [0, 1).
+        eligible: boolean tensor of the entries this call may prune and counts against
+            (default: every entry). Continual learning passes "owned by the current task".
+
+    Returns:
+        A boolean tensor shaped like ``weight``: True where the entry is kept.
+
+    Example:
+        >>> w = torch.tensor([0.3, -0.1, 0.2, 0.0])
+        >>> magnitude_mask(w, torch.ones(4), 0.5).tolist()
+        [True, False, True, False]
+    """
+    if mask.shape != weight.shape:
+        raise ValueError(f"Expected a mask of shape {tuple(weight.shape)} but got {tuple(mask.shape)}")
+    kept = mask != 0
+    if eligible is None:
+        eligible = torch.ones_like(kept)
+    elif eligible.shape != weight.shape:
+        raise ValueError(
+            f"Expected `eligible` of shape {tuple(weight.shape)} but got {tuple(eligible.shape)}"
+        )
+    n_eligible = int(eligible.sum())
+    already = int((eligible & ~kept).sum())
+    k = n_to_prune(fraction, n_eligible) - already
+    if k <= 0:
+        return kept.clone()
+    flat_candidates = (eligible & kept).reshape(-1)
+    magnitude = weight.detach().abs().reshape(-1).float()
+    index = flat_candidates.nonzero().squeeze(1)
+    values = magnitude[index]
+    threshold = torch.kthvalue(values, k).values
+    below = values < threshold
+    ties = (values == threshold).nonzero().squeeze(1)  # ascending flat index order
+    n_ties = k - int(below.sum())
+    prune = index[below]
+    if n_ties > 0:
+        prune = torch.cat([prune, index[ties[:n_ties]]])
+    new_kept = kept.clone().reshape(-1)
+    new_kept[prune] = False
+    return new_kept.reshape(weight.shape)
+
+
+def resolve_layers(net: nn.Module, names: Mapping[str, object] | list[str]) -> dict[str, nn.Module]:
+    """Map each name to its masked layer in ``net``; an unknown name raises ``ValueError``."""
+    layers = dict(masked_modules(net))
+    if not layers:
+        raise ValueError(
+            f"Expected a net with masked layers (MaskedLinear/MaskedConv2d) but "
+            f"{type(net).__name__} has none"
+        )
+    unknown = [name for name in names if name not in layers]
+    if unknown:
+        raise ValueError(f"Unknown layer name(s) {unknown}; expected some of {sorted(layers)}")
+    return {name: layers[name] for name in names}
+
+
+@torch.no_grad()
+def prune_layers(
+    net: nn.Module,
+    fractions: Mapping[str, float],
+    eligible: Mapping[str, Tensor] | None = None,
+) -> dict[str, int]:
+    """Prune each named masked layer of ``net`` by magnitude, layer by layer.
+
+    Args:
+        net: a net built from masked layers.
+        fractions: layer name -> target pruned fraction of that layer's (eligible) weights.
+        eligible: optional layer name -> boolean tensor of prunable entries.
+
+    Returns:
+        Layer name -> number of kept weights after the call.
+    """
+    layers = resolve_layers(net, list(fractions))
+    kept_counts = {}
+    for name, layer in layers.items():
+        fraction = check_fraction(fractions[name], f"fraction of {name}")
+        allowed = None if eligible is None else eligible.get(name)
+        kept = magnitude_mask(layer.weight, layer.weight_mask, fraction, allowed)
+        layer.set_mask(kept)
+        kept_counts[name] = int(kept.sum())
+    return kept_counts
+
+
+@torch.no_grad()
+def clear_optimizer_state(optimizer: torch.optim.Optimizer, net: nn.Module) -> None:
+    """Zero the per-entry optimizer state (momentum, Adam moments, ...) of pruned weights.
+
+    Every state tensor shaped like a masked weight is multiplied by the mask, so a pruned weight,
+    whose gradient is exactly zero, is never moved again by momentum or adaptive steps.
+    """
+    for _, layer in masked_modules(net):
+        state = optimizer.state.get(layer.weight)
+        if not state:
+            continue
+        for value in state.values():
+            if torch.is_tensor(value) and value.shape == layer.weight.shape:
+                value.mul_(layer.weight_mask.to(value.dtype))
