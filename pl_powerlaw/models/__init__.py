@@ -1,0 +1,21 @@
+"""Networks of the paper (plain ``nn.Module``) and the LightningModules that train them."""
+
+from pl_powerlaw.models.alexnet import AlexNet, AlexNetTorchvision
+from pl_powerlaw.models.cifar_cnn import CifarCNN
+from pl_powerlaw.models.classifier import ImageClassifier
+from pl_powerlaw.models.lenet import LeNet
+from pl_powerlaw.models.mlp import MLP
+from pl_powerlaw.models.multihead import MultiHeadMLP, MultiTaskClassifier
+from pl_powerlaw.models.vgg import VGG16
+
+__all__ = [
+    "MLP",
+    "VGG16",
+    "AlexNet",
+    "AlexNetTorchvision",
+    "CifarCNN",
+    "ImageClassifier",
+    "LeNet",
+    "MultiHeadMLP",
+    "MultiTaskClassifier",
+]

@@ -67,7 +67,7 @@ class ImageClassifier(LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.metrics = nn.ModuleDict(
-            {stage: MulticlassAccuracy(num_classes, average="micro") for stage in STAGES}
+            {f"{stage}_acc": MulticlassAccuracy(num_classes, average="micro") for stage in STAGES}
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -77,7 +77,7 @@ class ImageClassifier(LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        metric = self.metrics[stage]
+        metric = self.metrics[f"{stage}_acc"]
         metric(logits, y)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")

@@ -1,0 +1,90 @@
+"""The command line: clean errors (exit 2, no traceback), --print_config, and every config runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, REPO, real_data_root
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "pl_powerlaw", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["fit", "--config", "does/not/exist.yaml"], "does/not/exist.yaml", id="missing-config"),
+        pytest.param(
+            ["fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--trainer.max_epochz", "3"],
+            "max_epochz",
+            id="bad-key",
+        ),
+        pytest.param(
+            ["fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--trainer.max_epochs", "three"],
+            "three",
+            id="bad-value",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(args, expected, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_callback_value_is_one_clear_line(tmp_path):
+    result = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "mlp_mnist_quick.yaml"),
+        "--trainer.callbacks+=pl_powerlaw.callbacks.MagnitudePruning",
+        "--trainer.callbacks.amount=1.5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Expected `amount` in [0, 1) but got 1.5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_print_config_resolves_the_full_config(tmp_path):
+    result = run_cli("fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--print_config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["init_args"]["net"]["class_path"].endswith("MLP")
+    assert config["trainer"]["logger"]["class_path"].endswith("TensorBoardLogger")
+
+
+CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
+MNIST_CONFIGS = [c for c in CONFIG_FILES if "mnist" in c.name]
+
+
+@pytest.mark.parametrize("config", MNIST_CONFIGS, ids=[c.stem for c in MNIST_CONFIGS])
+def test_every_mnist_config_runs_fast_dev_run(config, tmp_path):
+    if real_data_root() is None:
+        pytest.skip("real MNIST not found (PL_POWERLAW_DATA)")
+    result = run_cli(
+        "fit",
+        "--config",
+        str(config),
+        "--trainer.fast_dev_run=true",
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
