@@ -6,10 +6,14 @@ from pl_powerlaw.models.classifier import ImageClassifier
 from pl_powerlaw.models.lenet import LeNet
 from pl_powerlaw.models.mlp import MLP
 from pl_powerlaw.models.multihead import MultiHeadMLP, MultiTaskClassifier
+from pl_powerlaw.models.presets import PRUNING_PRESETS, preset_fractions
+from pl_powerlaw.models.registry import NETS, build_net, load_plain_state_dict
 from pl_powerlaw.models.vgg import VGG16
 
 __all__ = [
     "MLP",
+    "NETS",
+    "PRUNING_PRESETS",
     "VGG16",
     "AlexNet",
     "AlexNetTorchvision",
@@ -18,4 +22,7 @@ __all__ = [
     "LeNet",
     "MultiHeadMLP",
     "MultiTaskClassifier",
+    "build_net",
+    "load_plain_state_dict",
+    "preset_fractions",
 ]

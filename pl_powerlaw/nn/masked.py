@@ -37,7 +37,7 @@ class MaskedLayerMixin:
     @torch.no_grad()
     def kept(self) -> Tensor:
         """Boolean tensor of the entries that are connections: mask set and weight non-zero."""
-        return (self.weight_mask != 0) & (self.weight != 0)
+        return torch.logical_and(self.weight_mask, self.weight)
 
     @torch.no_grad()
     def set_mask(self, mask: Tensor) -> None:
