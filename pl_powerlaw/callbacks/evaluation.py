@@ -30,15 +30,23 @@ def evaluate_accuracy(
     pl_module: LightningModule,
     batches: Iterable,
     forward: Callable[[Tensor], Tensor] | None = None,
+    datamodule: LightningDataModule | None = None,
 ) -> float:
-    """Top-1 accuracy of ``pl_module`` (or of ``forward``) over ``(x, y)`` batches, in eval mode."""
+    """Top-1 accuracy of ``pl_module`` (or of ``forward``) over ``(x, y)`` batches, in eval mode.
+
+    Each batch goes through ``datamodule.on_after_batch_transfer`` after the move to the device,
+    as in Lightning's loops (ImageNet batches are normalised there).
+    """
     forward = forward or pl_module
     was_training = pl_module.training
     pl_module.eval()
     correct = total = 0
     try:
         for batch in batches:
-            x, y = move_batch(batch, pl_module.device)
+            batch = move_batch(batch, pl_module.device)
+            if datamodule is not None:
+                batch = datamodule.on_after_batch_transfer(batch, 0)
+            x, y = batch
             correct += int((forward(x).argmax(dim=1) == y).sum())
             total += int(y.numel())
     finally:
@@ -49,11 +57,17 @@ def evaluate_accuracy(
 
 
 def test_batches(datamodule: LightningDataModule | None) -> Iterable | None:
-    """The datamodule's test loader (set up for testing first), or None if it has none."""
+    """The datamodule's test loader (set up for testing first), or None if it has none.
+
+    A data module that returns a list of test loaders (one per task) gives its first one.
+    """
     if datamodule is None or not hasattr(datamodule, "test_dataloader"):
         return None
     datamodule.setup("test")
     try:
-        return datamodule.test_dataloader()
+        loaders = datamodule.test_dataloader()
     except NotImplementedError:  # LightningDataModule's default when no test set exists
         return None
+    if isinstance(loaders, (list, tuple)):
+        return loaders[0] if loaders else None
+    return loaders

@@ -178,7 +178,7 @@ class MagnitudePruning(Callback):
         if batches is None:
             rank_zero_warn(f"MagnitudePruning: no test set in the datamodule, `{key}` not recorded")
             return
-        accuracy = evaluate_accuracy(pl_module, batches)
+        accuracy = evaluate_accuracy(pl_module, batches, datamodule=trainer.datamodule)
         self.accuracy[key] = accuracy
         rank_zero_info(f"MagnitudePruning: {key} = {accuracy:.4f}")
         if trainer.is_global_zero:
