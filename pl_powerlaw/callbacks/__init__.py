@@ -2,6 +2,14 @@
 
 from pl_powerlaw.callbacks.degree_monitor import DegreeDistributionMonitor
 from pl_powerlaw.callbacks.phases import PhaseSource
+from pl_powerlaw.callbacks.preferential_attachment import PreferentialAttachmentAnalysis
 from pl_powerlaw.callbacks.pruning import MagnitudePruning
+from pl_powerlaw.callbacks.task_freezing import TaskFreezing
 
-__all__ = ["DegreeDistributionMonitor", "MagnitudePruning", "PhaseSource"]
+__all__ = [
+    "DegreeDistributionMonitor",
+    "MagnitudePruning",
+    "PhaseSource",
+    "PreferentialAttachmentAnalysis",
+    "TaskFreezing",
+]
