@@ -1,0 +1,53 @@
+"""Truncated power-law fitting (numpy/scipy only): paper eqs. 2-4 and its Section 3 method.
+
+Public API:
+
+* :func:`fit_truncated_power_law` -> :class:`TPLFit`: exact discrete (or continuous) MLE, the
+  (xmin, xmax) search by KS distance and the bootstrap goodness-of-fit p-value.
+* :func:`compare_alternatives`: Vuong likelihood-ratio tests against a pure power law, an
+  exponential and a log-normal.
+* The distribution: :func:`tpl_pmf`, :func:`tpl_logpmf`, :func:`tpl_pdf`, :func:`tpl_logpdf`,
+  :func:`tpl_ccdf`, :func:`tpl_loglik`, :func:`tpl_log_normalizer`, :func:`sample_tpl`,
+  :class:`TPLSampler`, :func:`log_power_sum`; :func:`fit_alpha` for a given range.
+
+Example:
+    >>> from pl_powerlaw.fitting import fit_truncated_power_law, sample_tpl
+    >>> fit = fit_truncated_power_law(sample_tpl(1000, 2.0, 1, 300, rng=0))
+    >>> sorted(fit.as_dict())[:3]
+    ['alpha', 'alpha_se', 'discrete']
+"""
+
+from pl_powerlaw.fitting.compare import LikelihoodRatioTest, compare_alternatives
+from pl_powerlaw.fitting.distributions import (
+    TPLSampler,
+    sample_tpl,
+    tpl_ccdf,
+    tpl_log_normalizer,
+    tpl_loglik,
+    tpl_logpdf,
+    tpl_logpmf,
+    tpl_pdf,
+    tpl_pmf,
+)
+from pl_powerlaw.fitting.fit import fit_truncated_power_law
+from pl_powerlaw.fitting.mle import fit_alpha
+from pl_powerlaw.fitting.result import TPLFit
+from pl_powerlaw.fitting.sums import log_power_sum
+
+__all__ = [
+    "LikelihoodRatioTest",
+    "TPLFit",
+    "TPLSampler",
+    "compare_alternatives",
+    "fit_alpha",
+    "fit_truncated_power_law",
+    "log_power_sum",
+    "sample_tpl",
+    "tpl_ccdf",
+    "tpl_log_normalizer",
+    "tpl_loglik",
+    "tpl_logpdf",
+    "tpl_logpmf",
+    "tpl_pdf",
+    "tpl_pmf",
+]

@@ -1,0 +1,58 @@
+"""The semi-parametric bootstrap p-value (Clauset et al. 2009, adapted to two-sided truncation).
+
+References: under the model the p-value is uniform on (0, 1), so p-values of data drawn from the
+model must spread over the interval (checked with a KS test against the uniform law); binomial
+degrees, whose bell shape no monotone power law can follow, must give p near 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pl_powerlaw.fitting import TPLSampler, fit_truncated_power_law, sample_tpl
+from pl_powerlaw.fitting.bootstrap import _synthetic
+
+
+def test_p_values_spread_over_the_unit_interval_on_model_data():
+    p = [
+        fit_truncated_power_law(
+            sample_tpl(400, 1.6, 2, 300, rng=100 + s), n_boot=40, seed=s
+        ).p_value
+        for s in range(16)
+    ]
+    assert 0.25 < np.mean(p) < 0.75  # uniform mean 0.5, standard error 0.07
+    assert min(p) < 0.3 and max(p) > 0.7
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_p_value_is_near_zero_on_binomial_degrees(seed):
+    x = np.random.default_rng(seed).binomial(40, 0.15, 3000)  # mean 6, a hump, not a power law
+    fit = fit_truncated_power_law(x, n_boot=50, seed=seed)
+    assert fit.p_value <= 0.02
+
+
+def test_synthetic_sets_mix_model_draws_and_outside_values():
+    rng = np.random.default_rng(0)
+    outside = np.array([1, 1, 2, 500, 700])
+    sets = _synthetic(rng, TPLSampler(1.5, 10, 100), outside, n=200, q=0.75, size=300)
+    assert all(s.size == 200 for s in sets)
+    values = np.concatenate(sets)
+    inside = (values >= 10) & (values <= 100)
+    assert set(np.unique(values[~inside])) <= set(outside.tolist())
+    # Each value comes from the model with probability 3/4 (binomial standard error 0.0016).
+    assert inside.mean() == pytest.approx(0.75, abs=0.01)
+
+
+def test_all_model_draws_when_no_value_lies_outside():
+    sets = _synthetic(np.random.default_rng(1), TPLSampler(2.0, 1, 50), np.array([]), 40, 1.0, 3)
+    assert all(s.size == 40 and s.min() >= 1 and s.max() <= 50 for s in sets)
+
+
+def test_fixed_bounds_are_kept_in_the_replicates():
+    x = sample_tpl(300, 1.2, 1, 100, rng=9)
+    fit = fit_truncated_power_law(x, xmin=1, xmax=100, n_boot=30)
+    assert (fit.xmin, fit.xmax) == (1, 100)
+    assert 0.0 <= fit.p_value <= 1.0 and fit.n_boot_valid == 30
