@@ -49,7 +49,9 @@ class EpochTimer(Callback):
 
 def lightning_epoch(dataset, batch_size: int) -> float:
     model = ImageClassifier(MLP(), optimizer=sgd)
-    loader = batch_loader(dataset, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader = batch_loader(
+        dataset, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     timer = EpochTimer()
     trainer = Trainer(
         max_epochs=1,
@@ -97,7 +99,9 @@ def main() -> None:
         hand = hand_epoch(dataset, args.batch_size)
         lightning = lightning_epoch(dataset, args.batch_size)
         ratios.append(lightning / hand)
-        print(f"repeat {repeat}: hand loop {hand:6.2f} s  lightning {lightning:6.2f} s  ratio {ratios[-1]:.3f}")
+        print(
+            f"repeat {repeat}: hand loop {hand:6.2f} s  lightning {lightning:6.2f} s  ratio {ratios[-1]:.3f}"
+        )
     print(f"median ratio lightning / hand loop: {statistics.median(ratios):.3f} (target <= 1.10)")
 
 

@@ -277,7 +277,7 @@ def write_outputs(
     matplotlib.use("Agg")
     from torch.utils.tensorboard import SummaryWriter
 
-    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure
+    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, tile_images
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -290,10 +290,12 @@ def write_outputs(
         step = int(info.get("global_step") or 0)
         writer = SummaryWriter(log_dir=str(staging / "tensorboard"))
         try:
+            panels = []
             for report in reports:
                 pixels = _render(
                     ccdf_figure(report.degrees, report.fit, f"{report.name} ({EVENT})")
                 )
+                panels.append(pixels)
                 _save_png(pixels, staging / _png_name(report.name))
                 writer.add_image(
                     f"ccdf/{report.name}/{EVENT}", pixels[..., :3], step, dataformats="HWC"
@@ -304,7 +306,8 @@ def write_outputs(
                         writer.add_scalar(f"powerlaw/{report.name}/{key}", float(fit[key]), step)
                 if report.degrees.size:
                     writer.add_histogram(f"degrees/{report.name}", report.degrees, step)
-            grid = _render(ccdf_grid_figure([(r.name, r.degrees, r.fit) for r in reports]))
+            # the panels above, not drawn a second time
+            grid = tile_images(panels) if panels else _render(ccdf_grid_figure([]))
             _save_png(grid, staging / "ccdf_all_layers.png")
             writer.add_image(f"ccdf_all_layers/{EVENT}", grid[..., :3], step, dataformats="HWC")
         finally:

@@ -13,10 +13,12 @@ Figures are built on their own Agg canvas, outside pyplot's state: ``figure.canv
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -26,6 +28,34 @@ from pl_powerlaw.fitting.result import TPLFit
 
 FitLike = TPLFit | Mapping[str, Any] | None
 _MODEL_POINTS = 2000  # integers drawn at most along the fitted curve
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+_MATHTEXT_POWER = re.compile(r"^\$\\mathdefault\{(?:(.+?)\\times)?10\^\{(-?\d+)\}\}\$$")
+
+
+class _UnicodeLogFormatter(ticker.LogFormatterSciNotation):
+    """matplotlib's log-axis labels (which ticks, which minor ones) as plain text: 2\u00d710\u00b2.
+
+    Parsing the default mathtext labels is most of a log-log panel's drawing time.
+    """
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)
+        match = _MATHTEXT_POWER.match(label)
+        if match is None:
+            return label.removeprefix("$\\mathdefault{").removesuffix("}$")
+        mantissa, exponent = match.groups()
+        power = "10" + exponent.translate(_SUPERSCRIPT)
+        return f"{mantissa}\u00d7{power}" if mantissa else power
+
+
+def _plain_log_labels(ax: Axes) -> None:
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(_UnicodeLogFormatter())
+        axis.set_minor_formatter(_UnicodeLogFormatter(labelOnlyBase=False))
 
 
 def _as_fit(fit: FitLike) -> TPLFit | None:
@@ -120,6 +150,7 @@ def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = N
         for bound in (fit.xmin, fit.xmax):
             ax.axvline(bound, ls=":", lw=0.8, color="gray")
         ax.set_ylim(0.5 / positive.size, 1.5)  # the curve may dip below 1/n just under xmax
+    _plain_log_labels(ax)
     ax.legend(fontsize=7, loc="lower left" if fit is None or not fit.flagged else "upper right")
     return ax
 
@@ -178,3 +209,34 @@ def ccdf_grid_figure(layers: Sequence[tuple[str, Any, FitLike]], ncols: int = 4)
     for k, (name, degrees, fit) in enumerate(layers):
         plot_ccdf(figure.add_subplot(rows, cols, k + 1), degrees, fit, name)
     return figure
+
+
+def tile_images(images: Sequence[np.ndarray], ncols: int = 4) -> np.ndarray:
+    """Tile rendered panels (H, W, C uint8 arrays) row by row into one image, padded in white.
+
+    The grid of already rendered one-layer figures costs a copy instead of a second drawing of
+    every panel (``analyze`` of VGG-16 draws 16 of them).
+
+    Raises:
+        ValueError: if ``ncols`` < 1, ``images`` is empty or the channel counts differ.
+
+    Example:
+        >>> tile_images([np.zeros((2, 3, 4), np.uint8)] * 3, ncols=2).shape
+        (4, 6, 4)
+    """
+    if ncols < 1:
+        raise ValueError(f"Expected `ncols` >= 1 but got {ncols}")
+    if not images:
+        raise ValueError("Expected at least one image to tile but got none")
+    channels = {image.shape[2] for image in images}
+    if len(channels) != 1:
+        raise ValueError(f"Expected images with one channel count but got {sorted(channels)}")
+    cols = min(ncols, len(images))
+    rows = math.ceil(len(images) / cols)
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    grid = np.full((rows * height, cols * width, channels.pop()), 255, dtype=np.uint8)
+    for k, image in enumerate(images):
+        top, left = (k // cols) * height, (k % cols) * width
+        grid[top : top + image.shape[0], left : left + image.shape[1]] = image
+    return grid

@@ -39,7 +39,9 @@ class TinyData(LightningDataModule):
         self.batch_size = batch_size
 
     def _loader(self, shuffle: bool = False) -> DataLoader:
-        return DataLoader(TensorDataset(self.x, self.y), batch_size=self.batch_size, shuffle=shuffle)
+        return DataLoader(
+            TensorDataset(self.x, self.y), batch_size=self.batch_size, shuffle=shuffle
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(shuffle=True)

@@ -219,7 +219,7 @@ def test_failure_while_writing_leaves_out_untouched(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr("pl_powerlaw.plotting.ccdf_grid_figure", broken)
+    monkeypatch.setattr("pl_powerlaw.plotting.tile_images", broken)
     with pytest.raises(RuntimeError, match="plotting failed"):
         main([str(path), "--net", "mlp", "--out", str(out)])
     assert [p.name for p in out.iterdir()] == ["keep.txt"]

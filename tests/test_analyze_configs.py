@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CONFIGS
 from data_helpers import make_fake_cifar10, make_fake_imagenet
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import CONFIGS, REPO, real_data_root
+from conftest import CONFIGS, real_data_root
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -28,7 +27,9 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(["fit", "--config", "does/not/exist.yaml"], "does/not/exist.yaml", id="missing-config"),
+        pytest.param(
+            ["fit", "--config", "does/not/exist.yaml"], "does/not/exist.yaml", id="missing-config"
+        ),
         pytest.param(
             ["fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--trainer.max_epochz", "3"],
             "max_epochz",
@@ -63,7 +64,9 @@ def test_bad_callback_value_is_one_clear_line(tmp_path):
 
 
 def test_print_config_resolves_the_full_config(tmp_path):
-    result = run_cli("fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--print_config", cwd=tmp_path)
+    result = run_cli(
+        "fit", "--config", str(CONFIGS / "mlp_mnist.yaml"), "--print_config", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert config["model"]["init_args"]["net"]["class_path"].endswith("MLP")

@@ -80,4 +80,7 @@ def test_tensorboard_holds_ccdf_images_and_scalars(run):
     assert {"sparsity/fc1", "val/acc", "train/loss_epoch"} <= scalars
     fit_scalars = {tag for tag in scalars if tag.startswith("powerlaw/")}
     assert fit_scalars, "no powerlaw/<layer>/... scalars were logged"
-    assert all(tag.split("/")[-1] in {"alpha", "xmin", "xmax", "ks", "p_value", "n_tail"} for tag in fit_scalars)
+    assert all(
+        tag.split("/")[-1] in {"alpha", "xmin", "xmax", "ks", "p_value", "n_tail"}
+        for tag in fit_scalars
+    )

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from pl_powerlaw.fitting import fit_truncated_power_law, sample_tpl
-from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, plot_ccdf
+from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, plot_ccdf, tile_images
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,30 @@ def test_grid_has_one_panel_per_layer(layer):
 def test_bad_fit_type_raises():
     with pytest.raises(ValueError, match="Expected a TPLFit"):
         plot_ccdf(Figure().add_subplot(), [1, 2], 3.5)
+
+
+def test_log_tick_labels_are_plain_text_powers_of_ten():
+    """Narrow range (no decade inside): the minor ticks carry the labels, e.g. 1.2x10^2."""
+    figure = ccdf_figure(np.arange(120, 181), None, "narrow")
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    minor = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert "1.2\u00d710\u00b2" in minor and "1.5\u00d710\u00b2" in minor
+    major = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert "10\u207b\u00b9" in major and "10\u2070" in major
+    assert not any("$" in label for label in minor + major)
+
+
+def test_tile_images_places_each_panel_row_by_row():
+    a = np.full((2, 3, 3), 10, np.uint8)
+    b = np.full((1, 2, 3), 20, np.uint8)
+    c = np.full((2, 3, 3), 30, np.uint8)
+    grid = tile_images([a, b, c], ncols=2)
+    assert grid.shape == (4, 6, 3)
+    assert (grid[0:2, 0:3] == 10).all() and (grid[2:4, 0:3] == 30).all()
+    assert (grid[0:1, 3:5] == 20).all()
+    assert (grid[1, 3:6] == 255).all() and (grid[2:4, 3:6] == 255).all()  # white padding
+    with pytest.raises(ValueError, match="at least one image"):
+        tile_images([])
+    with pytest.raises(ValueError, match="one channel count"):
+        tile_images([a, np.zeros((2, 3, 4), np.uint8)])

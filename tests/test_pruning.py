@@ -86,3 +86,38 @@ def test_clear_optimizer_state_keeps_pruned_weights_at_zero():
         nn.functional.cross_entropy(net(x), y).backward()
         optimizer.step()
     assert torch.all(net[0].weight[pruned] == 0)
+
+
+def reference_mask(weight, mask, fraction, eligible):
+    """Brute force: sort the kept eligible entries by (|w|, flat index), prune the first k."""
+    w, kept, ok = (
+        weight.reshape(-1).tolist(),
+        (mask != 0).reshape(-1).tolist(),
+        eligible.reshape(-1),
+    )
+    ok = ok.tolist()
+    n_eligible = sum(ok)
+    k = round(fraction * n_eligible) - sum(1 for e, m in zip(ok, kept, strict=True) if e and not m)
+    order = sorted((abs(v), i) for i, v in enumerate(w) if ok[i] and kept[i])
+    out = list(kept)
+    for _, i in order[: max(k, 0)]:
+        out[i] = False
+    return torch.tensor(out).reshape(weight.shape)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_a_brute_force_sort_with_ties_masks_and_eligibility(seed):
+    g = torch.Generator().manual_seed(seed)
+    # few distinct magnitudes (many ties), both signs, some exact zeros
+    weight = (torch.randint(-6, 7, (37, 29), generator=g) / 4.0).float()
+    mask = (torch.rand(37, 29, generator=g) > 0.3).float()
+    eligible = torch.rand(37, 29, generator=g) > 0.2
+    fraction = [0.0, 0.35, 0.5, 0.8, 0.95, 0.99][seed]
+    got = magnitude_mask(weight, mask, fraction, eligible)
+    assert torch.equal(got, reference_mask(weight, mask, fraction, eligible))
+
+
+def test_nan_weights_are_refused_with_their_index():
+    weight = torch.tensor([0.1, float("nan"), 0.3, 0.4])
+    with pytest.raises(ValueError, match="NaN at flat index 1"):
+        magnitude_mask(weight, torch.ones(4), 0.5)

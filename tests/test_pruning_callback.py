@@ -6,10 +6,10 @@ import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning_helpers import TinyData, TinyMLP
 
 from pl_powerlaw.callbacks import MagnitudePruning
 from pl_powerlaw.models.classifier import ImageClassifier
-from lightning_helpers import TinyData, TinyMLP
 
 
 def sgd_with_decay(params):
@@ -22,13 +22,17 @@ def make_model(seed: int = 0) -> ImageClassifier:
 
 
 def masks(model):
-    return {n: m.weight_mask.clone() for n, m in model.net.named_modules() if hasattr(m, "weight_mask")}
+    return {
+        n: m.weight_mask.clone() for n, m in model.net.named_modules() if hasattr(m, "weight_mask")
+    }
 
 
 def test_kept_counts_output_and_biases(tiny_trainer_kwargs):
     model = make_model()
     head_before = model.net.fc3.weight.detach().clone()
-    pruning = MagnitudePruning(prune_epochs=[1], amount={"fc1": 0.75, "fc2": 0.5}, test_accuracy=False)
+    pruning = MagnitudePruning(
+        prune_epochs=[1], amount={"fc1": 0.75, "fc2": 0.5}, test_accuracy=False
+    )
     Trainer(max_epochs=1, callbacks=[pruning], **tiny_trainer_kwargs).fit(model, TinyData())
     assert masks(model)["fc1"].sum() == 192  # nothing pruned yet: epoch 1 never started
     model = make_model()
@@ -91,7 +95,9 @@ def test_resume_in_the_middle_of_retraining(tiny_trainer_kwargs, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        pytest.param({"amount": 1.0}, r"Expected `amount` in \[0, 1\) but got 1.0", id="fraction-1"),
+        pytest.param(
+            {"amount": 1.0}, r"Expected `amount` in \[0, 1\) but got 1.0", id="fraction-1"
+        ),
         pytest.param({"amount": -0.1}, r"in \[0, 1\) but got -0.1", id="negative"),
         pytest.param({"amount": [0.5]}, "one `amount` per prune epoch", id="events"),
         pytest.param({"prune_epochs": [3, 1], "amount": 0.5}, "strictly increasing", id="order"),
@@ -109,7 +115,9 @@ def test_unknown_layer_and_unmasked_model_fail_at_setup(tiny_trainer_kwargs):
     pruning = MagnitudePruning(prune_epochs=[1], amount={"fc7": 0.5})
     with pytest.raises(ValueError, match=r"Unknown layer name\(s\) \['fc7'\]"):
         Trainer(max_epochs=1, callbacks=[pruning], **tiny_trainer_kwargs).fit(model, TinyData())
-    plain = ImageClassifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), num_classes=3)
+    plain = ImageClassifier(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), num_classes=3
+    )
     with pytest.raises(ValueError, match="masked layers"):
         Trainer(max_epochs=1, callbacks=[MagnitudePruning(amount=0.5)], **tiny_trainer_kwargs).fit(
             plain, TinyData()

@@ -4,14 +4,16 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import CONFIGS
+
 from pl_powerlaw.cli import lightning_main
 
 
 def run_quick(config: str, tmp_path: Path, monkeypatch) -> tuple:
     monkeypatch.chdir(tmp_path)  # lightning_logs/ goes into the temporary folder
-    cli = lightning_main(["fit", "--config", str(CONFIGS / config), "--trainer.enable_progress_bar=false"])
+    cli = lightning_main(
+        ["fit", "--config", str(CONFIGS / config), "--trainer.enable_progress_bar=false"]
+    )
     return cli.trainer, Path(cli.trainer.log_dir)
 
 
@@ -22,7 +24,10 @@ def test_mlp_quick_reaches_95_percent_and_writes_its_analysis(mnist_root, tmp_pa
     summary = json.loads((log_dir / "pruning.json").read_text())
     assert summary["accuracy"]["test_dense/acc"] >= 0.95
     assert summary["accuracy"]["test_sparse/acc"] >= 0.95
-    assert summary["kept"]["3"] == {"fc1": round(0.08 * 784 * 1024), "fc2": round(0.08 * 1024 * 1024)}
+    assert summary["kept"]["3"] == {
+        "fc1": round(0.08 * 784 * 1024),
+        "fc2": round(0.08 * 1024 * 1024),
+    }
     events = {p.stem for p in (log_dir / "degrees").glob("*.json")}
     assert {"dense_end", "retrain1_start", "fit_end"} <= events
     assert (log_dir / "checkpoints" / "last.ckpt").exists()

@@ -48,7 +48,11 @@ class LayerReport:
 
 
 def fit_layers(
-    degrees: dict[str, np.ndarray], n_boot: int = 0, seed: int = 0, progress: bool = False, **fit_kwargs: Any
+    degrees: dict[str, np.ndarray],
+    n_boot: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+    **fit_kwargs: Any,
 ) -> list[LayerReport]:
     """Fit a truncated power law to each layer's degrees (``fit_kwargs`` go to the fit)."""
     reports = []
@@ -76,7 +80,10 @@ def analyze_net(
 
 
 def degrees_record(
-    event: str, reports: Sequence[LayerReport], epoch: int | None = None, global_step: int | None = None
+    event: str,
+    reports: Sequence[LayerReport],
+    epoch: int | None = None,
+    global_step: int | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready record of one analysis (the ``degrees/<event>.json`` schema)."""
     return {

@@ -73,7 +73,9 @@ class DegreeDistributionMonitor(Callback):
         log_histograms: bool = True,
     ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 0:
-            raise ValueError(f"Expected `every_n_epochs` to be an int >= 0 but got {every_n_epochs!r}")
+            raise ValueError(
+                f"Expected `every_n_epochs` to be an int >= 0 but got {every_n_epochs!r}"
+            )
         if not isinstance(n_boot, int) or n_boot < 0:
             raise ValueError(f"Expected `n_boot` to be an int >= 0 but got {n_boot!r}")
         self.every_n_epochs = every_n_epochs
@@ -101,7 +103,7 @@ class DegreeDistributionMonitor(Callback):
             if callback is self or not isinstance(callback, PhaseSource):
                 continue
             phases = callback.phases()
-            for (_, previous), (epoch, name) in zip(phases, phases[1:]):
+            for (_, previous), (epoch, name) in zip(phases, phases[1:], strict=False):
                 self._boundaries[epoch] = (previous, name)
 
     # -- when --------------------------------------------------------------------------------

@@ -63,13 +63,19 @@ class MagnitudePruning(Callback):
     ) -> None:
         epochs = [prune_epochs] if isinstance(prune_epochs, int) else list(prune_epochs)
         if not epochs or any(not isinstance(e, int) or e < 0 for e in epochs):
-            raise ValueError(f"Expected `prune_epochs` to be non-negative ints but got {prune_epochs!r}")
+            raise ValueError(
+                f"Expected `prune_epochs` to be non-negative ints but got {prune_epochs!r}"
+            )
         if epochs != sorted(set(epochs)):
-            raise ValueError(f"Expected strictly increasing `prune_epochs` but got {prune_epochs!r}")
+            raise ValueError(
+                f"Expected strictly increasing `prune_epochs` but got {prune_epochs!r}"
+            )
         if preset is None and amount is None:
             raise ValueError("Expected one of `amount` or `preset` but got neither")
         if preset is not None and amount is not None:
-            raise ValueError(f"Expected only one of `amount` or `preset` but got both ({amount!r}, {preset!r})")
+            raise ValueError(
+                f"Expected only one of `amount` or `preset` but got both ({amount!r}, {preset!r})"
+            )
         if preset is not None and len(epochs) != 1:
             raise ValueError(f"Expected one prune epoch with a `preset` but got {epochs}")
         amounts = [] if preset is not None else self._per_event(amount, len(epochs))
@@ -135,7 +141,9 @@ class MagnitudePruning(Callback):
             if isinstance(amount, Mapping):
                 unknown = sorted(set(amount) - set(names))
                 if unknown:
-                    raise ValueError(f"Unknown layer name(s) {unknown} in `amount`; expected some of {names}")
+                    raise ValueError(
+                        f"Unknown layer name(s) {unknown} in `amount`; expected some of {names}"
+                    )
                 fractions.append({name: float(value) for name, value in amount.items()})
             else:
                 fractions.append(dict.fromkeys(default, float(amount)))
@@ -166,7 +174,9 @@ class MagnitudePruning(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for name, layer in masked_modules(self._net(pl_module)):
             sparsity = 1.0 - float(layer.weight_mask.sum()) / layer.weight_mask.numel()
-            pl_module.log(f"sparsity/{name}", sparsity, on_step=False, on_epoch=True, sync_dist=False)
+            pl_module.log(
+                f"sparsity/{name}", sparsity, on_step=False, on_epoch=True, sync_dist=False
+            )
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.test_accuracy and self.events_done:
@@ -193,7 +203,11 @@ class MagnitudePruning(Callback):
 
     # -- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"events_done": list(self.events_done), "accuracy": dict(self.accuracy), "kept": self.kept}
+        return {
+            "events_done": list(self.events_done),
+            "accuracy": dict(self.accuracy),
+            "kept": self.kept,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.events_done = list(state_dict.get("events_done", []))

@@ -46,7 +46,7 @@ class MaskedLayerMixin:
             raise ValueError(
                 f"Expected a mask of shape {tuple(self.weight.shape)} but got {tuple(mask.shape)}"
             )
-        self.weight_mask.copy_(mask.to(self.weight_mask.dtype) != 0)
+        self.weight_mask.copy_(mask if mask.dtype == torch.bool else mask != 0)
         self.weight.mul_(self.weight_mask)
 
 
