@@ -1,8 +1,9 @@
 """Weight ownership for continual learning by pruning and freezing (PackNet; paper Sec. 4, Fig. 6).
 
 Plain functions on nets and optimizers, no Lightning. The masked layers of a net's shared trunk
-carry, next to their ``weight_mask``, a ``weight_owner`` buffer (int16, registered at construction
-so checkpoints have the same keys in every phase): ``-1`` marks a free entry, ``t`` an entry owned
+carry, next to their ``weight_mask``, a ``weight_owner`` buffer (int8, registered at construction
+so checkpoints have the same keys in every phase; int8 because DDP broadcasts buffers and neither
+gloo nor NCCL carries int16): ``-1`` marks a free entry, ``t`` an entry owned
 by task ``t``. One mask mechanism serves every task: pruning is
 :func:`pl_powerlaw.pruning.prune_layers` restricted to the current task's entries.
 
@@ -34,16 +35,18 @@ from pl_powerlaw.nn.masked import masked_modules
 from pl_powerlaw.pruning import prune_layers
 
 OWNER_BUFFER = "weight_owner"
+OWNER_DTYPE = torch.int8
 FREE = -1
+MAX_TASKS = torch.iinfo(OWNER_DTYPE).max + 1  # owners 0..127
 
 InitFn = Callable[[Tensor], object]
 
 
 def register_owner_buffer(layer: nn.Module) -> None:
-    """Give a masked layer a ``weight_owner`` buffer (int16, all free) shaped like its weight."""
+    """Give a masked layer a ``weight_owner`` buffer (int8, all free) shaped like its weight."""
     layer.register_buffer(
         OWNER_BUFFER,
-        torch.full(layer.weight.shape, FREE, dtype=torch.int16, device=layer.weight.device),
+        torch.full(layer.weight.shape, FREE, dtype=OWNER_DTYPE, device=layer.weight.device),
     )
 
 

@@ -88,7 +88,7 @@ def test_owner_buffers_are_registered_at_construction_and_saved() -> None:
     net = tiny_net()
     state = net.state_dict()
     assert {"fc1.weight_owner", "fc2.weight_owner"} <= set(state)
-    assert state["fc1.weight_owner"].dtype == torch.int16
+    assert state["fc1.weight_owner"].dtype == torch.int8
     assert torch.all(state["fc1.weight_owner"] == FREE)
     assert not any(key.startswith("heads") and key.endswith("owner") for key in state)
 
@@ -221,7 +221,7 @@ def test_new_connections_only_in_entries_that_were_free() -> None:
 
 def test_task_weight_hides_later_tasks_only() -> None:
     layer = TaskMaskedLinear(3, 2)
-    layer.weight_owner.copy_(torch.tensor([[0, 1, -1], [1, 0, 2]], dtype=torch.int16))
+    layer.weight_owner.copy_(torch.tensor([[0, 1, -1], [1, 0, 2]], dtype=torch.int8))
     layer.weight_mask.copy_(torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]))
     expected = torch.tensor([[True, False, False], [False, True, False]])
     assert torch.equal(task_weight(layer, 0) != 0, expected & (layer.weight != 0))

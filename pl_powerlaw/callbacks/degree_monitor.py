@@ -13,7 +13,6 @@ callback with ``phases()``, see :mod:`pl_powerlaw.callbacks.phases`: ``dense_end
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -32,6 +31,7 @@ from pl_powerlaw.analysis.report import (  # noqa: E402
     write_json_atomic,
 )
 from pl_powerlaw.callbacks.phases import PhaseSource  # noqa: E402
+from pl_powerlaw.callbacks.rundir import run_dir
 from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure  # noqa: E402
 
 FIT_SCALARS = ("alpha", "xmin", "xmax", "ks", "p_value", "n_tail")
@@ -130,6 +130,7 @@ class DegreeDistributionMonitor(Callback):
         if event in self.events_done:
             return
         self.events_done.append(event)
+        folder = run_dir(trainer)
         if not trainer.is_global_zero:
             return
         net = getattr(pl_module, "net", pl_module)
@@ -144,9 +145,9 @@ class DegreeDistributionMonitor(Callback):
         )
         rank_zero_info(summary_table(reports))
         step = trainer.global_step
-        if trainer.log_dir is not None and not trainer.fast_dev_run:
+        if folder is not None:
             record = degrees_record(event, reports, epoch=trainer.current_epoch, global_step=step)
-            write_json_atomic(Path(trainer.log_dir) / "degrees" / f"{event}.json", record)
+            write_json_atomic(folder / "degrees" / f"{event}.json", record)
         for logger in trainer.loggers:
             logger.log_metrics(self._scalars(reports), step=step)
             if isinstance(logger, TensorBoardLogger):

@@ -11,7 +11,6 @@ of adjacent node layers (Figure 7) and ``Delta k(k)`` of every node layer with i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -26,6 +25,7 @@ from torch import nn  # noqa: E402
 from pl_powerlaw.analysis.pa_plots import delta_k_grid_figure, pi_heatmap_figure  # noqa: E402
 from pl_powerlaw.analysis.preferential import PreferentialAttachment, analyze_attachment  # noqa: E402
 from pl_powerlaw.analysis.report import write_json_atomic  # noqa: E402
+from pl_powerlaw.callbacks.rundir import run_dir
 from pl_powerlaw.connectivity import connection_counts, trace_chain  # noqa: E402
 from pl_powerlaw.continual import OWNER_BUFFER, owned_layers, task_kept  # noqa: E402
 
@@ -89,6 +89,7 @@ class PreferentialAttachmentAnalysis(Callback):
         return [t for t in owned_tasks(net) if t >= 1]
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        folder = run_dir(trainer)
         if not trainer.is_global_zero or trainer.fast_dev_run:
             return
         net = getattr(pl_module, "net", pl_module)
@@ -107,9 +108,9 @@ class PreferentialAttachmentAnalysis(Callback):
             )
             rank_zero_info(summary_lines(task, result))
             self._log(trainer, task, result)
-        if trainer.log_dir is not None:
+        if folder is not None:
             write_json_atomic(
-                Path(trainer.log_dir) / "preferential_attachment.json",
+                folder / "preferential_attachment.json",
                 {
                     "epoch": trainer.current_epoch,
                     "global_step": trainer.global_step,

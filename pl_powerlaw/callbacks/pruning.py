@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -21,6 +20,7 @@ from torch import nn
 from pl_powerlaw.analysis.report import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_batches
 from pl_powerlaw.callbacks.phases import check_phases
+from pl_powerlaw.callbacks.rundir import run_dir
 from pl_powerlaw.nn.masked import masked_modules, output_layer_names
 from pl_powerlaw.pruning import check_fraction, clear_optimizer_state, prune_layers
 
@@ -196,10 +196,11 @@ class MagnitudePruning(Callback):
                 logger.log_metrics({key: accuracy}, step=trainer.global_step)
 
     def _write_summary(self, trainer: Trainer) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None or trainer.fast_dev_run:
+        folder = run_dir(trainer)
+        if not trainer.is_global_zero or folder is None:
             return
         summary = {"prune_epochs": self.prune_epochs, "kept": self.kept, "accuracy": self.accuracy}
-        write_json_atomic(Path(trainer.log_dir) / "pruning.json", json.loads(json.dumps(summary)))
+        write_json_atomic(folder / "pruning.json", json.loads(json.dumps(summary)))
 
     # -- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ next epoch (the trainer needs ``reload_dataloaders_every_n_epochs=1``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +25,7 @@ from torch import nn
 from pl_powerlaw.analysis.report import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy
 from pl_powerlaw.callbacks.phases import check_phases
+from pl_powerlaw.callbacks.rundir import run_dir
 from pl_powerlaw.continual import (
     claim_free_weights,
     freeze_plan,
@@ -368,7 +368,8 @@ class TaskFreezing(Callback):
         return rows
 
     def _write_summary(self, trainer: Trainer) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None or trainer.fast_dev_run:
+        folder = run_dir(trainer)
+        if not trainer.is_global_zero or folder is None:
             return
         net = self._net(trainer.lightning_module)
         summary = {
@@ -377,7 +378,7 @@ class TaskFreezing(Callback):
             "kept": self.kept,
             "ownership": ownership_counts(net, self.num_tasks),
         }
-        write_json_atomic(Path(trainer.log_dir) / "table1.json", summary)
+        write_json_atomic(folder / "table1.json", summary)
 
     # -- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

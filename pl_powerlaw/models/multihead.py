@@ -19,13 +19,13 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from pl_powerlaw.continual import check_task, register_owner_buffer, task_weight
+from pl_powerlaw.continual import MAX_TASKS, check_task, register_owner_buffer, task_weight
 from pl_powerlaw.models.classifier import OptimizerCallable, SchedulerCallable, default_optimizer
 from pl_powerlaw.nn.masked import MaskedLinear
 
 
 class TaskMaskedLinear(MaskedLinear):
-    """A :class:`MaskedLinear` whose entries are owned by tasks (``weight_owner`` buffer, int16).
+    """A :class:`MaskedLinear` whose entries are owned by tasks (``weight_owner`` buffer, int8).
 
     ``forward(x, task)`` computes with the entries usable by ``task`` (mask set, not owned by a
     later task); ``task=None`` uses every kept entry, like :class:`MaskedLinear`.
@@ -77,8 +77,14 @@ class MultiHeadMLP(nn.Module):
         hidden_dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
-            raise ValueError(f"Expected `num_tasks` to be an int >= 1 but got {num_tasks!r}")
+        if (
+            isinstance(num_tasks, bool)
+            or not isinstance(num_tasks, int)
+            or not 1 <= num_tasks <= MAX_TASKS
+        ):
+            raise ValueError(
+                f"Expected `num_tasks` to be an int in [1, {MAX_TASKS}] but got {num_tasks!r}"
+            )
         if not hidden or any(int(width) < 1 for width in hidden):
             raise ValueError(f"Expected `hidden` to be positive widths but got {hidden!r}")
         if num_classes < 2:
@@ -201,11 +207,29 @@ class MultiTaskClassifier(LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
+        trainer = self._trainer  # None when called outside a Trainer
+        if trainer is not None and trainer.world_size > 1:
+            loss = loss + self._idle_heads_term()
         metric = self.metrics["fit"]
         metric(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/acc", metric, on_step=False, on_epoch=True)
         return loss
+
+    def _idle_heads_term(self) -> Tensor:
+        """0 x the other heads' parameters, added to the loss under DDP: the loss is unchanged.
+
+        DDP refuses parameters that take no part in the loss (``find_unused_parameters``); with it
+        the other heads get exact-zero gradients instead, and ``TaskFreezing`` restores them after
+        every step anyway. One process keeps their gradients None.
+        """
+        idle = [
+            p
+            for t, head in enumerate(getattr(self.net, "heads", ()))
+            if t != self.task
+            for p in head.parameters()
+        ]
+        return 0.0 * sum(p.sum() for p in idle) if idle else torch.zeros(())
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str, task: int) -> None:
         # Accumulate only: the number of loaders grows with the tasks, and Lightning refuses a
