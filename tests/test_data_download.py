@@ -10,9 +10,9 @@ import stat
 import pytest
 from data_helpers import Response, local_http_server
 
+from pl_powerlaw.atomic import atomic_file
 from pl_powerlaw.data import download as download_module
 from pl_powerlaw.data.download import DownloadError, download_file, ensure_files
-from pl_powerlaw.data.files import atomic_file
 
 PAYLOAD = bytes(range(256)) * 1000  # 256,000 bytes: several chunks
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -57,5 +57,5 @@ def test_ranks_agree_and_rank_zero_writes_the_records(kind, tmp_path):
     assert "fit_end.json" in [p.name for p in records]
     final = json.loads((tmp_path / "logs" / "version_0" / "degrees" / "fit_end.json").read_text())
     assert [layer["name"] for layer in final["layers"]][:1] == ["input"]
-    leftovers = [p for p in (tmp_path / "logs").rglob("*.tmp")]
+    leftovers = [p for p in (tmp_path / "logs").rglob(".*") if p.is_file()]
     assert not leftovers

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from pl_powerlaw.atomic import atomic_file
 from pl_powerlaw.connectivity import node_degrees
 from pl_powerlaw.fitting import TPLFit, fit_truncated_power_law
 
@@ -97,16 +97,9 @@ def degrees_record(
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=1, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "w") as handle:
+        json.dump(obj, handle, indent=1, allow_nan=False)
+        handle.write("\n")
     return path
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pl_powerlaw.data.files import CorruptFileError, atomic_file
+from pl_powerlaw.atomic import atomic_file
+from pl_powerlaw.data.files import CorruptFileError
 
 CHUNK_SIZE = 1 << 16
 

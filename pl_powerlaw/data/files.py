@@ -1,24 +1,20 @@
-"""File plumbing shared by the data modules: data root, md5 sums, atomic writes, safe tar extraction.
+"""File plumbing shared by the data modules: data root, md5 sums, safe tar extraction.
 
 Every file the data modules create appears in one step (written to a temporary file in the same
-folder, then renamed with :func:`os.replace`), so an interrupted run (error, full disk,
+folder, then renamed with :func:`os.replace`, see :mod:`pl_powerlaw.atomic`), so an interrupted run (error, full disk,
 ``KeyboardInterrupt``) never leaves a partial file that a later run could mistake for a good one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 DATA_ROOT_ENV = "PL_POWERLAW_DATA"
 DEFAULT_DATA_ROOT = "./data"
 
@@ -60,39 +56,6 @@ def md5sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_file(dest: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``dest``; on success rename it to ``dest``, else delete it.
-
-    The temporary file lives in ``dest``'s folder (so :func:`os.replace` is atomic) and is named
-    ``.<name>.<random>.part``. Any exception, ``KeyboardInterrupt`` included, removes it. The
-    final file gets the usual permissions of a new file (0666 minus the umask).
-
-    Args:
-        dest: the final file; its folder is created when missing.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> dest = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
-        >>> with atomic_file(dest) as tmp:
-        ...     _ = tmp.write_bytes(b"done")
-        >>> dest.read_bytes()
-        b'done'
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:

@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pl_powerlaw.atomic import atomic_file
 from pl_powerlaw.data.base import InMemoryDataModule
 from pl_powerlaw.data.download import ensure_files
-from pl_powerlaw.data.files import CorruptFileError, atomic_file, md5sum, resolve_data_root
+from pl_powerlaw.data.files import CorruptFileError, md5sum, resolve_data_root
 from pl_powerlaw.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 #: split name -> (images file, labels file)
