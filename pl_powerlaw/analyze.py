@@ -81,14 +81,23 @@ def _input_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0 but got {text!r}")
-    return value
+def _int_at_least(least: int) -> Callable[[str], int]:
+    """An argparse ``type``: an int >= ``least``, else a one-line error naming the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an int >= {least} but got {text!r}")
+        return value
+
+    return parse
+
+
+_non_negative_int = _int_at_least(0)
+_positive_int = _int_at_least(1)
 
 
 def _fraction(text: str) -> float:
@@ -132,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-boot", type=_non_negative_int, default=0, help="bootstrap replicates of the p-value"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--n-jobs",
+        type=_positive_int,
+        default=1,
+        help="worker processes of the bootstrap (same p-values for any number)",
+    )
     parser.add_argument(
         "--out", type=Path, help="output folder (default: analysis/<checkpoint name>)"
     )
@@ -348,6 +363,7 @@ def run_analysis(args: argparse.Namespace, log: Log) -> list[LayerReport]:
             "r": args.r,
             "min_tail": args.min_tail,
             "min_distinct": args.min_distinct,
+            "n_jobs": args.n_jobs if args.n_boot else None,
         }.items()
         if value is not None
     }

@@ -165,6 +165,9 @@ def test_prune_fraction_prunes_hidden_layers_only(tmp_path):
         pytest.param(["--net", "mlp", "--prune", "0.5", "--preset", "x"], "not allowed", id="both"),
         pytest.param(["--net", "mlp", "--input-shape", "1,28"], "C,H,W", id="bad-shape"),
         pytest.param(["--net", "mlp", "--n-boot", "-3"], "--n-boot", id="bad-n-boot"),
+        pytest.param(
+            ["--net", "mlp", "--n-jobs", "0"], "--n-jobs: expected an int >= 1", id="bad-n-jobs"
+        ),
         pytest.param(["--net", "mlp", "--layers", "fc9"], "fc9", id="unknown-layer"),
         pytest.param(
             ["--net", "mlp", "--preset", "no_such_preset"], "no_such_preset", id="bad-preset"
