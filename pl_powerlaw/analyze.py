@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also test each fit against a pure power law, an exponential and a log-normal",
+    )
+    parser.add_argument(
         "--n-jobs",
         type=_positive_int,
         default=1,
@@ -369,7 +374,12 @@ def run_analysis(args: argparse.Namespace, log: Log) -> list[LayerReport]:
     }
     stage(f"fitting truncated power laws to {len(degrees)} node layers (n_boot={args.n_boot})")
     reports = fit_layers(
-        degrees, n_boot=args.n_boot, seed=args.seed, progress=args.n_boot > 0, **fit_kwargs
+        degrees,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        progress=args.n_boot > 0,
+        compare=args.compare,
+        **fit_kwargs,
     )
     stage("plotting and writing")
     write_outputs(args.out, reports, info, log)

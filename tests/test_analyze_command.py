@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from pl_powerlaw.analyze import main
+from pl_powerlaw.fitting import compare_alternatives
 from pl_powerlaw.models.registry import build_net
 from pl_powerlaw.nn.masked import masked_modules, output_layer_names
 
@@ -153,6 +154,24 @@ def test_prune_fraction_prunes_hidden_layers_only(tmp_path):
     # 90% of fc1 pruned: each input node keeps on average 10% of its n_out connections.
     total_kept = sum(record["layers"][0]["degrees"])
     assert total_kept == round(0.1 * first.weight.numel())
+
+
+def test_compare_adds_the_likelihood_ratio_tests(tmp_path, capsys):
+    torch.manual_seed(2)
+    path = tmp_path / "mlp.pt"
+    torch.save(plain_state_dict(build_net("mlp")), path)
+    out = tmp_path / "out"
+    args = [str(path), "--net", "mlp", "--prune", "0.9", "--out", str(out)]
+    assert main(args) == 0
+    assert all("alternatives" not in layer for layer in read_record(out)["layers"])
+    capsys.readouterr()
+    assert main([*args, "--compare"]) == 0
+    table = capsys.readouterr().out
+    assert "likelihood ratios R" in table and "lognormal" in table
+    for layer in read_record(out)["layers"]:
+        if not layer["fit"]["flagged"]:
+            expected = compare_alternatives(np.array(layer["degrees"]), layer["fit"])
+            assert layer["alternatives"] == {k: t.as_dict() for k, t in expected.items()}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
@@ -12,6 +13,8 @@ from lightning_helpers import TinyData, TinyMLP
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pl_powerlaw.callbacks import DegreeDistributionMonitor, MagnitudePruning
+from pl_powerlaw.fitting import compare_alternatives
+from pl_powerlaw.fitting.compare import ALTERNATIVES
 from pl_powerlaw.models.classifier import ImageClassifier
 
 
@@ -80,7 +83,21 @@ def test_tensorboard_holds_ccdf_images_and_scalars(run):
     assert {"sparsity/fc1", "val/acc", "train/loss_epoch"} <= scalars
     fit_scalars = {tag for tag in scalars if tag.startswith("powerlaw/")}
     assert fit_scalars, "no powerlaw/<layer>/... scalars were logged"
-    assert all(
-        tag.split("/")[-1] in {"alpha", "xmin", "xmax", "ks", "p_value", "n_tail"}
-        for tag in fit_scalars
-    )
+    lr = {f"lr_{a}" for a in ALTERNATIVES} | {f"lr_p_{a}" for a in ALTERNATIVES}
+    names = {tag.split("/")[-1] for tag in fit_scalars}
+    assert names <= {"alpha", "xmin", "xmax", "ks", "p_value", "n_tail"} | lr
+    assert names & lr, "no likelihood-ratio scalars were logged"
+
+
+def test_records_hold_the_likelihood_ratio_tests_of_unflagged_fits(run):
+    log_dir, _ = run
+    record = json.loads((log_dir / "degrees" / "fit_end.json").read_text())
+    tested = 0
+    for layer in record["layers"]:
+        if layer["fit"]["flagged"]:
+            assert "alternatives" not in layer
+            continue
+        expected = compare_alternatives(np.array(layer["degrees"]), layer["fit"])
+        assert layer["alternatives"] == {k: t.as_dict() for k, t in expected.items()}
+        tested += 1
+    assert tested >= 1

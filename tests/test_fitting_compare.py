@@ -104,3 +104,21 @@ def test_dict_fits_are_accepted():
     x = sample_tpl(500, 1.8, 1, 200, rng=5)
     fit = fit_truncated_power_law(x)
     assert compare_alternatives(x, fit.as_dict()) == compare_alternatives(x, fit)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lognormal_on_a_narrow_range_far_from_one(seed):
+    """ln k spans 0.05 here: (mu, sigma) may run off to infinity, where the log-normal becomes the
+    truncated power law k^(c1 - 1). Its supremum is then exactly the TPL's maximum likelihood
+    (seed 0); inside (seed 1) it can only be higher, the TPL being its limit."""
+    x = sample_tpl(1500, 1.5, 100_000, 105_000, rng=seed).astype(float)
+    params, logpmf = fit_lognormal(x, 100_000, 105_000)
+    tpl = fit_truncated_power_law(x, xmin=100_000, xmax=105_000).loglik
+    assert params["converged"] == 1.0
+    if seed == 0:
+        assert params["sigma"] == math.inf and params["mu"] == math.inf
+        assert np.sum(logpmf) == pytest.approx(tpl, rel=1e-12)
+        test = compare_alternatives(x, fit_truncated_power_law(x, xmin=100_000, xmax=105_000))
+        assert test["lognormal"].as_dict()["params"]["sigma"] is None  # JSON: no infinity
+    else:
+        assert math.isfinite(params["sigma"]) and np.sum(logpmf) >= tpl

@@ -6,7 +6,12 @@ Shared by the Lightning callback :class:`pl_powerlaw.callbacks.DegreeDistributio
 The JSON record is a stable contract read by later tooling::
 
     {"event": str, "epoch": int | None, "global_step": int | None,
-     "layers": [{"name": str, "n_nodes": int, "degrees": [int, ...], "fit": TPLFit.as_dict()}]}
+     "layers": [{"name": str, "n_nodes": int, "degrees": [int, ...], "fit": TPLFit.as_dict(),
+                 "alternatives": {"power_law" | "exponential" | "lognormal":
+                                  LikelihoodRatioTest.as_dict()}}]}
+
+``alternatives`` is present only when the likelihood-ratio tests were asked for and the fit is not
+flagged.
 """
 
 from __future__ import annotations
@@ -23,28 +28,37 @@ from torch import nn
 
 from pl_powerlaw.atomic import atomic_file
 from pl_powerlaw.connectivity import node_degrees
-from pl_powerlaw.fitting import TPLFit, fit_truncated_power_law
+from pl_powerlaw.fitting import (
+    LikelihoodRatioTest,
+    TPLFit,
+    compare_alternatives,
+    fit_truncated_power_law,
+)
 
 
 @dataclass(frozen=True)
 class LayerReport:
-    """Degrees of one node layer and their truncated power-law fit."""
+    """Degrees of one node layer, their truncated power-law fit and its likelihood-ratio tests."""
 
     name: str
     degrees: np.ndarray
     fit: TPLFit
+    alternatives: dict[str, LikelihoodRatioTest] | None = None
 
     @property
     def n_nodes(self) -> int:
         return int(self.degrees.size)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "n_nodes": self.n_nodes,
             "degrees": [int(d) for d in self.degrees],
             "fit": self.fit.as_dict(),
         }
+        if self.alternatives is not None:
+            out["alternatives"] = {k: t.as_dict() for k, t in self.alternatives.items()}
+        return out
 
 
 def fit_layers(
@@ -52,15 +66,23 @@ def fit_layers(
     n_boot: int = 0,
     seed: int = 0,
     progress: bool = False,
+    compare: bool = False,
     **fit_kwargs: Any,
 ) -> list[LayerReport]:
-    """Fit a truncated power law to each layer's degrees (``fit_kwargs`` go to the fit)."""
+    """Fit a truncated power law to each layer's degrees (``fit_kwargs`` go to the fit).
+
+    With ``compare``, each fit that is not flagged is also tested against a pure power law, an
+    exponential and a log-normal (:func:`~pl_powerlaw.fitting.compare_alternatives`).
+    """
     reports = []
     for name, layer_degrees in degrees.items():
         fit = fit_truncated_power_law(
             layer_degrees, n_boot=n_boot, seed=seed, progress=progress, **fit_kwargs
         )
-        reports.append(LayerReport(name, np.asarray(layer_degrees, dtype=np.int64), fit))
+        tests = None
+        if compare and not fit.flagged and fit.discrete:
+            tests = compare_alternatives(layer_degrees, fit)
+        reports.append(LayerReport(name, np.asarray(layer_degrees, dtype=np.int64), fit, tests))
     return reports
 
 
@@ -71,12 +93,15 @@ def analyze_net(
     n_boot: int = 0,
     seed: int = 0,
     progress: bool = False,
+    compare: bool = False,
     **fit_kwargs: Any,
 ) -> list[LayerReport]:
     """Degrees of every node layer of ``net`` and their fits (see :func:`node_degrees`)."""
     degrees = node_degrees(net, input_shape=input_shape, layers=layers)
     as_numpy = {name: d.cpu().numpy() for name, d in degrees.items()}
-    return fit_layers(as_numpy, n_boot=n_boot, seed=seed, progress=progress, **fit_kwargs)
+    return fit_layers(
+        as_numpy, n_boot=n_boot, seed=seed, progress=progress, compare=compare, **fit_kwargs
+    )
 
 
 def degrees_record(
@@ -122,4 +147,16 @@ def summary_table(reports: Sequence[LayerReport]) -> str:
                 f"{_fmt(fit.ks, '7.4f')} {_fmt(fit.p_value, '6.3f')}"
             )
         lines.append(row)
+    tested = [r for r in reports if r.alternatives]
+    if tested:
+        names = list(tested[0].alternatives)
+        lines += ["", "likelihood ratios R (> 0 favours the TPL) and the p-value of their sign"]
+        head = f"{'layer':<16} " + " ".join(f"{name:>19}" for name in names)
+        lines += [head, "-" * len(head)]
+        for report in tested:
+            cells = []
+            for name in names:
+                test = report.alternatives[name]
+                cells.append(f"{test.loglik_ratio:>+9.1f} p={_fmt(test.p_value, '.2g'):<7}")
+            lines.append(f"{report.name:<16} " + " ".join(cells))
     return "\n".join(lines)

@@ -49,6 +49,9 @@ class DegreeDistributionMonitor(Callback):
         min_distinct: least distinct values in a candidate range (None: the engine's default).
         layers: masked layers whose outputs are node layers (None: all but the output heads).
         seed: seed of the bootstrap.
+        compare: also test each fit against a pure power law, an exponential and a log-normal
+            (Vuong's likelihood ratios: ``alternatives`` in the records, scalars
+            ``powerlaw/<layer>/lr_<alternative>`` and ``.../lr_p_<alternative>``).
         log_figures: log the CCDF figures (one per layer and a grid) to TensorBoard.
         log_histograms: log a histogram of each layer's degrees to TensorBoard.
 
@@ -69,6 +72,7 @@ class DegreeDistributionMonitor(Callback):
         min_distinct: int | None = None,
         layers: list[str] | None = None,
         seed: int = 0,
+        compare: bool = True,
         log_figures: bool = True,
         log_histograms: bool = True,
     ) -> None:
@@ -87,6 +91,7 @@ class DegreeDistributionMonitor(Callback):
         }
         self.layers = layers
         self.seed = seed
+        self.compare = compare
         self.log_figures = log_figures
         self.log_histograms = log_histograms
         self.events_done: list[str] = []
@@ -141,6 +146,7 @@ class DegreeDistributionMonitor(Callback):
             n_boot=self.n_boot,
             seed=self.seed,
             progress=self.n_boot > 0,
+            compare=self.compare,
             **self.fit_kwargs,
         )
         rank_zero_info(summary_table(reports))
@@ -161,6 +167,10 @@ class DegreeDistributionMonitor(Callback):
             for key in FIT_SCALARS:
                 if fit.get(key) is not None:
                     scalars[f"powerlaw/{report.name}/{key}"] = float(fit[key])
+            for name, test in (report.alternatives or {}).items():
+                scalars[f"powerlaw/{report.name}/lr_{name}"] = test.loglik_ratio
+                if test.p_value is not None:
+                    scalars[f"powerlaw/{report.name}/lr_p_{name}"] = test.p_value
         return scalars
 
     def _log_tensorboard(

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq, minimize
-from scipy.special import erfc, logsumexp
+from scipy.optimize import brentq
+from scipy.special import erfc
 
 from pl_powerlaw.fitting.distributions import tpl_logpmf
 from pl_powerlaw.fitting.result import TPLFit, _plain
@@ -126,42 +126,89 @@ def fit_exponential(x: np.ndarray, xmin: int, xmax: int) -> tuple[float, np.ndar
     return lam, -lam * k - _geometric_log_norm(lam, n_values)
 
 
+def _lognormal_moments(
+    d: np.ndarray, powers: np.ndarray, base: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """ln Z, E[(u, u^2)] and Cov[(u, u^2)] of p(k) ~ exp(d1 u_k + d2 u_k^2 + base_k).
+
+    ``powers`` holds u, u^2, u^3, u^4 over the support as rows.
+    """
+    a = d[0] * powers[0] + d[1] * powers[1] + base
+    top = float(np.max(a))
+    w = np.exp(a - top)
+    total = float(np.sum(w))
+    m1, m2, m3, m4 = (powers @ w) / total
+    mean = np.array([m1, m2])
+    cov = np.array([[m2 - m1 * m1, m3 - m1 * m2], [m3 - m1 * m2, m4 - m2 * m2]])
+    return top + math.log(total), mean, cov
+
+
 def fit_lognormal(x: np.ndarray, xmin: int, xmax: int) -> tuple[dict[str, float], np.ndarray]:
-    """MLE of the discrete log-normal on [xmin, xmax] (L-BFGS on mu, ln sigma).
+    """MLE of the discrete log-normal p(k) ~ exp(-(ln k - mu)^2 / (2 sigma^2)) / k on [xmin, xmax].
+
+    On a finite support this is an exponential family in (ln k, ln^2 k) with natural parameters
+    c1 = mu / sigma^2 and c2 = -1 / (2 sigma^2) < 0, so the negative log-likelihood is convex in
+    (c1, c2). A damped Newton method on standardised coordinates (u = (ln k - m) / s over the
+    support) converges in a few steps, also where (mu, sigma) run off to huge values on a narrow
+    range far from 1 (L-BFGS on (mu, ln sigma) needed hundreds of passes over a 4e5-value support
+    there). The supremum can lie at c2 = 0 (sigma = inf): the log-normal then degenerates into
+    the truncated power law k^(c1 - 1) and ``mu`` and ``sigma`` are reported as inf.
 
     Returns:
         ``{"mu", "sigma", "converged"}`` and the per-point log-pmf.
     """
     support = np.log(np.arange(xmin, xmax + 1, dtype=float))
-    lx = np.log(x)
+    centre, scale = float(support.mean()), float(support.std())
+    if scale == 0:
+        raise ValueError(f"Expected a support of several values but got [{xmin}, {xmax}]")
+    u = (support - centre) / scale
+    powers = np.vstack([u, u * u, u**3, u**4])
+    ux = (np.log(x) - centre) / scale
     n = x.size
+    stats = np.array([ux.sum(), (ux * ux).sum()])
 
-    def log_terms(mu, sigma, ell):
-        return -ell - (ell - mu) ** 2 / (2 * sigma * sigma)
+    def objective(d):
+        log_z, mean, cov = _lognormal_moments(d, powers, -support)
+        return n * log_z - d @ stats, n * mean - stats, n * cov
 
-    def nll(theta):
-        mu, sigma = theta[0], math.exp(theta[1])
-        terms = log_terms(mu, sigma, support)
-        log_z = logsumexp(terms)
-        w = np.exp(terms - log_z)
-        u = (support - mu) / sigma
-        ux = (lx - mu) / sigma
-        value = -np.sum(log_terms(mu, sigma, lx)) + n * log_z
-        grad_mu = -np.sum(ux) / sigma + n * np.sum(w * u) / sigma
-        grad_tau = -np.sum(ux * ux) + n * np.sum(w * u * u)
-        return value, np.array([grad_mu, grad_tau])
-
-    start = np.array([lx.mean(), math.log(max(lx.std(), 0.1))])
-    res = minimize(
-        nll,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-9},
-    )
-    mu, sigma = float(res.x[0]), float(math.exp(res.x[1]))
-    terms = log_terms(mu, sigma, lx) - logsumexp(log_terms(mu, sigma, support))
-    return {"mu": mu, "sigma": sigma, "converged": float(res.success)}, terms
+    var = float(np.var(ux))  # start: the untruncated moment match, kept inside c2 < 0
+    d = np.array([float(np.mean(ux)) / max(var, 1e-3), -0.5 / max(var, 1e-3)])
+    value, grad, hess = objective(d)
+    converged = False
+    for _ in range(200):
+        free = d[1] < 0 or grad[1] > 0  # on the boundary d2 = 0 and pushing outwards: fix d2
+        if free:
+            step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
+        else:
+            step = np.array([-grad[0] / hess[0, 0] if hess[0, 0] > 0 else 0.0, 0.0])
+        decrement = float(-grad @ step)
+        if decrement <= 1e-18 * max(1.0, abs(value)):
+            converged = True
+            break
+        t = 1.0
+        if step[1] > 0:  # do not cross c2 = 0
+            t = min(1.0, -d[1] / step[1])
+        for _ in range(60):  # backtracking (Armijo)
+            trial = d + t * step
+            trial[1] = min(trial[1], 0.0)
+            t_value, t_grad, t_hess = objective(trial)
+            if t_value <= value - 1e-4 * t * decrement:
+                break
+            t *= 0.5
+        else:
+            converged = True  # no decrease left at machine precision
+            break
+        d, value, grad, hess = trial, t_value, t_grad, t_hess
+    c2 = d[1] / scale**2
+    c1 = d[0] / scale - 2.0 * c2 * centre
+    if c2 < 0:
+        sigma2 = -0.5 / c2
+        mu, sigma = c1 * sigma2, math.sqrt(sigma2)
+    else:
+        mu = sigma = math.inf
+    log_z = _lognormal_moments(d, powers, -support)[0]
+    terms = d[0] * ux + d[1] * ux * ux - np.log(x) - log_z
+    return {"mu": float(mu), "sigma": float(sigma), "converged": float(converged)}, terms
 
 
 def vuong(log_ratio: np.ndarray) -> tuple[float, float | None, float | None]:
