@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,11 @@ def fit_layers(
         )
         tests = None
         if compare and not fit.flagged and fit.discrete:
-            tests = compare_alternatives(layer_degrees, fit)
+            try:
+                tests = compare_alternatives(layer_degrees, fit)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+                # an auxiliary statistic must not stop a long training run: say so and go on
+                warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=2)
         reports.append(LayerReport(name, np.asarray(layer_degrees, dtype=np.int64), fit, tests))
     return reports
 
