@@ -134,7 +134,10 @@ def prune_layers(
     for name, layer in layers.items():
         fraction = check_fraction(fractions[name], f"fraction of {name}")
         allowed = None if eligible is None else eligible.get(name)
-        kept = magnitude_mask(layer.weight, layer.weight_mask, fraction, allowed)
+        try:
+            kept = magnitude_mask(layer.weight, layer.weight_mask, fraction, allowed)
+        except ValueError as error:  # name the layer (e.g. NaN weights after a divergence)
+            raise ValueError(f"Cannot prune layer {name!r}: {error}") from None
         layer.set_mask(kept)
         kept_counts[name] = int(torch.count_nonzero(kept))
     return kept_counts

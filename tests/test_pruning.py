@@ -121,3 +121,11 @@ def test_nan_weights_are_refused_with_their_index():
     weight = torch.tensor([0.1, float("nan"), 0.3, 0.4])
     with pytest.raises(ValueError, match="NaN at flat index 1"):
         magnitude_mask(weight, torch.ones(4), 0.5)
+
+
+def test_prune_layers_names_the_layer_with_nan_weights():
+    net = nn.Sequential(MaskedLinear(3, 4), nn.ReLU(), MaskedLinear(4, 2))
+    with torch.no_grad():
+        net[2].weight[1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"Cannot prune layer '2': .*NaN at flat index 6"):
+        prune_layers(net, {"0": 0.5, "2": 0.5})
