@@ -6,13 +6,11 @@ overrides a user would give for a laptop check (single device, fp32, batch 2, no
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS
+from conftest import CONFIGS, run_cli
 from data_helpers import make_fake_cifar10, make_fake_imagenet
 
 CPU_OVERRIDES = [
@@ -26,17 +24,8 @@ CPU_OVERRIDES = [
 
 
 def run_fit(config: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
     args = ["fit", "--config", str(CONFIGS / config), *overrides]
-    args += [f"--trainer.default_root_dir={cwd}"]
-    return subprocess.run(
-        [sys.executable, "-m", "pl_powerlaw", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, f"--trainer.default_root_dir={cwd}", cwd=cwd)
 
 
 def test_cnn_cifar10_config_runs_on_generated_data(tmp_path):
