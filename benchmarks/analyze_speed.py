@@ -22,8 +22,10 @@ from pathlib import Path
 
 import torch
 
-from pl_powerlaw.analysis.report import fit_layers
-from pl_powerlaw.analyze import load_net, measure_degrees, prune_net, write_outputs
+from pl_powerlaw.analysis import DegreeReport, FitOptions, fit_layers, to_numpy
+from pl_powerlaw.analyze import prune_net, write_outputs
+from pl_powerlaw.checkpoints import load_net
+from pl_powerlaw.connectivity import node_degrees
 from pl_powerlaw.models.registry import build_net
 
 
@@ -60,12 +62,13 @@ def main() -> None:
             timings[stage] = time.perf_counter() - start
             return result
 
-        net, _, info = timed("load", load_net, path, args.net)
+        net, _, info = timed("load", load_net, path, lambda: build_net(args.net))
         timed("prune", prune_net, net, None, args.preset)
-        degrees = timed("degrees", measure_degrees, net)
+        degrees = timed("degrees", lambda module: to_numpy(node_degrees(module)), net)
         del net
-        reports = timed("fits", fit_layers, degrees, n_boot=0)
-        timed("plots", write_outputs, Path(tmp) / "out", reports, info, lambda message: None)
+        layers = timed("fits", fit_layers, degrees, FitOptions(n_boot=0, compare=False))
+        report = DegreeReport("analyze", tuple(layers), info["epoch"], info["global_step"])
+        timed("plots", write_outputs, Path(tmp) / "out", report)
     nodes = sum(d.size for d in degrees.values())
     print(
         f"{len(degrees)} node layers, {nodes} nodes, n_boot=0, torch threads {torch.get_num_threads()}"

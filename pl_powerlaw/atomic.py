@@ -1,16 +1,19 @@
 """Atomic file writes: a file appears complete under its final name, or not at all.
 
-Shared by the data modules (downloads, caches) and the analysis records (``degrees/*.json``);
+Shared by the data modules (downloads, caches) and every JSON record (``degrees/*.json``, ...);
 plain standard library, no torch or Lightning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -47,3 +50,51 @@ def atomic_file(dest: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    r"""Write ``obj`` as JSON to ``path`` through :func:`atomic_file` (never half-written).
+
+    NaN and infinities are refused (``allow_nan=False``): JSON has neither, and a record that
+    other tools read must not hold them.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = write_json_atomic(pathlib.Path(tempfile.mkdtemp()) / "r.json", {"ok": 1})
+        >>> json.loads(path.read_text())
+        {'ok': 1}
+    """
+    path = Path(path)
+    with atomic_file(path) as tmp, open(tmp, "w") as handle:
+        json.dump(obj, handle, indent=1, allow_nan=False)
+        handle.write("\n")
+    return path
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``out``; on success move its files into ``out``.
+
+    Everything is written into the hidden staging folder first and moved into ``out`` (created
+    if missing) by :func:`os.replace` only when the block succeeds, so a failure leaves ``out``
+    exactly as it was. The staging folder is removed in every case.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "result"
+        >>> with staged_folder(out) as staging:
+        ...     _ = (staging / "a.txt").write_text("done")
+        >>> sorted(p.name for p in out.iterdir())
+        ['a.txt']
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield staging
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = out / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

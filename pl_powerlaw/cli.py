@@ -1,31 +1,169 @@
 """Command line: ``python -m pl_powerlaw fit|validate|test|predict --config ...`` and ``analyze``.
 
 The Lightning subcommands go through LightningCLI (omegaconf interpolation on, configs saved
-beside the logs, TensorBoard under ``lightning_logs/``). ``analyze`` studies an existing
-checkpoint or state dict (see :mod:`pl_powerlaw.analyze`).
+beside the logs, TensorBoard under ``<default_root_dir>/lightning_logs/``). ``analyze`` studies an
+existing checkpoint or state dict (see :mod:`pl_powerlaw.analyze`). The CLI only wires; three
+things are ours:
+
+* **Named callback slots.** The package's callbacks are top-level keys, not entries of
+  ``trainer.callbacks``: ``pruning`` (any pruner, e.g. ``MagnitudePruning``), ``continual``
+  (``TaskFreezing``), ``attachment`` (``PreferentialAttachmentAnalysis``), ``degrees``
+  (``DegreeDistributionMonitor``) and ``checkpoint`` (``ModelCheckpoint``). Each is optional and
+  takes a ``class_path``/``init_args`` like ``model``, so a config overlay or the command line can
+  change one option of one callback: ``--pruning.init_args.amount 0.5``. ``trainer.callbacks``
+  still takes any other callback.
+* **Config overlays.** A config file may start with ``extends: [base.yaml, ...]`` (paths relative
+  to the file): ``--config FILE`` then reads the bases first, recursively, and FILE's values win,
+  as with repeated ``--config``. Experiment files hold only their differences.
+* **One root folder.** The TensorBoard logger's ``save_dir`` defaults to
+  ``trainer.default_root_dir``, so logs, records and checkpoints all go where the root dir says
+  (unless the logger's ``save_dir`` is set explicitly).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from lightning.pytorch.cli import LightningCLI
+import yaml
+from lightning.pytorch import Callback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+PROG = "python -m pl_powerlaw"
+EXTENDS = "extends"
+CALLBACK_SLOTS = ("pruning", "continual", "attachment", "degrees", "checkpoint")
+FOLLOW_ROOT_DIR = ""  # the logger's save_dir that means "trainer.default_root_dir"
 TENSORBOARD_LOGGER = {
     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-    "init_args": {"save_dir": ".", "name": "lightning_logs"},
+    "init_args": {"save_dir": FOLLOW_ROOT_DIR, "name": "lightning_logs"},
 }
 
 
+# Lightning's console lines that are neither progress, results nor warnings about the run.
+BOILERPLATE = ("\U0001f4a1 Tip:", "GPU available:", "TPU available:", "HPU available:")
+NOISY_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)  # Lightning vs torch 2.13
+
+
+class _DropBoilerplate(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(BOILERPLATE)
+
+
+def quiet_console() -> None:
+    """Keep the console to progress, results and real warnings: drop Lightning's tips and banners."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropBoilerplate) for f in logger.filters):
+            logger.addFilter(_DropBoilerplate())
+    for message in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be composed (a missing base, a cycle, a bad ``extends``)."""
+
+
+def config_chain(path: str | Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """The config files that ``--config path`` stands for: its bases first (depth first), then it.
+
+    Args:
+        path: a YAML config file, whose optional top-level ``extends`` lists base files relative
+            to its folder.
+        seen: the files on the way here (cycle detection).
+
+    Raises:
+        ConfigError: a base is missing, ``extends`` is not a list of strings, or files extend each
+            other in a cycle.
+
+    Example:
+        >>> config_chain("configs/mlp_mnist_quick.yaml")[-2:]  # doctest: +SKIP
+        [PosixPath('.../configs/mlp_mnist.yaml'), PosixPath('.../configs/mlp_mnist_quick.yaml')]
+    """
+    path = Path(path).resolve()
+    if path in seen:
+        cycle = " -> ".join(str(p) for p in (*seen, path))
+        raise ConfigError(f"Config files extend each other in a cycle: {cycle}")
+    if not path.is_file():
+        return [path]  # LightningCLI reports a missing file itself, with its name
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return [path]  # LightningCLI reports the YAML error with the file's name
+    bases = content.get(EXTENDS) if isinstance(content, dict) else None
+    if bases is None:
+        return [path]
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+        raise ConfigError(
+            f"Expected `{EXTENDS}` in {path} to be a list of config file paths but got {bases!r}"
+        )
+    chain: list[Path] = []
+    for base in bases:
+        base_path = (path.parent / base).resolve()
+        if not base_path.is_file():
+            raise ConfigError(f"Config file {base_path} (in `{EXTENDS}` of {path}) not found")
+        chain += [p for p in config_chain(base_path, (*seen, path)) if p not in chain]
+    return [*chain, path]
+
+
+def expand_configs(argv: Sequence[str]) -> list[str]:
+    """``argv`` with every ``--config FILE`` replaced by the chain of :func:`config_chain`."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--config" and i + 1 < len(args):
+            files, i = [args[i + 1]], i + 2
+        elif arg.startswith("--config="):
+            files, i = [arg.split("=", 1)[1]], i + 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        for path in config_chain(files[0]) if Path(files[0]).suffix in (".yaml", ".yml") else files:
+            out += ["--config", str(path)]
+    return out
+
+
 class PowerLawCLI(LightningCLI):
-    """LightningCLI whose instantiation errors are one clear line and exit code 2."""
+    """LightningCLI with named callback slots, config overlays and one root folder."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            f"--{EXTENDS}",
+            type=list[str] | None,
+            default=None,
+            help="base config files of a config file (read before it; see pl_powerlaw.cli)",
+        )
+        for slot in CALLBACK_SLOTS:
+            parser.add_lightning_class_args(Callback, slot, subclass_mode=True, required=False)
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        config[EXTENDS] = None  # the saved config.yaml is complete by itself
+        logger = config.get("trainer.logger")
+        if isinstance(logger, list) or logger is None or isinstance(logger, bool):
+            return
+        init_args = getattr(logger, "init_args", None)
+        if init_args is not None and getattr(init_args, "save_dir", None) == FOLLOW_ROOT_DIR:
+            init_args.save_dir = config.get("trainer.default_root_dir") or "."
 
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
         except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
             self.parser.error(f"{type(error).__name__}: {error}")
+
+    def instantiate_trainer(self, **kwargs):
+        slots = [self._get(self.config_init, key) for key in CALLBACK_SLOTS]
+        extra = [callback for callback in slots if callback is not None]
+        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        return self._instantiate_trainer(trainer_config, extra)
 
 
 def lightning_main(args: Sequence[str] | None = None) -> PowerLawCLI:
@@ -39,6 +177,7 @@ def lightning_main(args: Sequence[str] | None = None) -> PowerLawCLI:
         subclass_mode_data=True,
         parser_kwargs={"parser_mode": "omegaconf"},
         trainer_defaults={"logger": TENSORBOARD_LOGGER},
+        seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         args=None if args is None else list(args),
     )
@@ -46,9 +185,20 @@ def lightning_main(args: Sequence[str] | None = None) -> PowerLawCLI:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m pl_powerlaw`` and of the ``pl-powerlaw`` script."""
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "analyze":
         from pl_powerlaw.analyze import main as analyze_main
 
         sys.exit(analyze_main(argv[1:]))
-    lightning_main(argv)
+    quiet_console()
+    try:
+        argv = expand_configs(argv)
+    except ConfigError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    if from_command_line:  # LightningCLI reads sys.argv itself: no "both args and argv" warning
+        sys.argv = [PROG, *argv]
+        lightning_main()
+    else:
+        lightning_main(argv)

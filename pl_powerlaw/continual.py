@@ -32,22 +32,27 @@ import torch
 from torch import Tensor, nn
 
 from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn.task_masked import (
+    FREE,
+    MAX_TASKS,
+    OWNER_BUFFER,
+    OWNER_DTYPE,
+    register_owner_buffer,
+    task_weight,
+    usable_entries,
+)
 from pl_powerlaw.pruning import prune_layers
 
-OWNER_BUFFER = "weight_owner"
-OWNER_DTYPE = torch.int8
-FREE = -1
-MAX_TASKS = torch.iinfo(OWNER_DTYPE).max + 1  # owners 0..127
-
 InitFn = Callable[[Tensor], object]
-
-
-def register_owner_buffer(layer: nn.Module) -> None:
-    """Give a masked layer a ``weight_owner`` buffer (int8, all free) shaped like its weight."""
-    layer.register_buffer(
-        OWNER_BUFFER,
-        torch.full(layer.weight.shape, FREE, dtype=OWNER_DTYPE, device=layer.weight.device),
-    )
+__all__ = [
+    "FREE",
+    "MAX_TASKS",
+    "OWNER_BUFFER",
+    "OWNER_DTYPE",
+    "register_owner_buffer",
+    "task_weight",
+    "usable_entries",
+]
 
 
 def owned_layers(net: nn.Module) -> dict[str, nn.Module]:
@@ -70,23 +75,6 @@ def check_task(task: int, name: str = "task") -> int:
     if isinstance(task, bool) or not isinstance(task, int) or task < 0:
         raise ValueError(f"Expected `{name}` to be an int >= 0 but got {task!r}")
     return task
-
-
-def usable_entries(layer: nn.Module, task: int | None) -> Tensor:
-    """Boolean tensor of the entries that task ``task`` computes with (all kept ones if None).
-
-    An entry is usable when its mask is set and it is not owned by a later task (free entries at
-    mask 1 are the dense net before any task claimed them).
-    """
-    usable = layer.weight_mask != 0
-    if task is not None:
-        usable = usable & (getattr(layer, OWNER_BUFFER) <= task)
-    return usable
-
-
-def task_weight(layer: nn.Module, task: int | None) -> Tensor:
-    """The effective weight of ``layer`` for task ``task``: its usable entries, exact zeros elsewhere."""
-    return torch.where(usable_entries(layer, task), layer.weight, torch.zeros_like(layer.weight))
 
 
 @torch.no_grad()

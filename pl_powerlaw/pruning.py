@@ -12,13 +12,13 @@ A pruned entry never grows back: a target below the current sparsity prunes noth
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn.masked import masked_modules, output_layer_names
 
 
 def check_fraction(fraction: float, name: str = "fraction") -> float:
@@ -111,6 +111,50 @@ def resolve_layers(net: nn.Module, names: Mapping[str, object] | list[str]) -> d
     if unknown:
         raise ValueError(f"Unknown layer name(s) {unknown}; expected some of {sorted(layers)}")
     return {name: layers[name] for name in names}
+
+
+def hidden_layers(net: nn.Module) -> list[str]:
+    """The masked layers of ``net`` that are not output heads, in registration order."""
+    outputs = set(output_layer_names(net))
+    return [name for name, _ in masked_modules(net) if name not in outputs]
+
+
+def layer_fractions(
+    amount: float | Mapping[str, float],
+    layers: Sequence[str],
+    default: Sequence[str] | None = None,
+    name: str = "amount",
+) -> dict[str, float]:
+    """Per-layer pruned fractions from one ``amount``, the form every pruning schedule takes.
+
+    Args:
+        amount: one fraction in [0, 1) for every layer of ``default``, or ``{layer: fraction}``
+            (layers not named are not pruned).
+        layers: the layers that may be named.
+        default: the layers one number applies to (default: ``layers``).
+        name: how errors name ``amount``.
+
+    Returns:
+        Layer name -> fraction.
+
+    Raises:
+        ValueError: a fraction outside [0, 1) or a layer name not in ``layers``.
+
+    Example:
+        >>> layer_fractions(0.9, ["fc1", "fc2", "fc3"], default=["fc1", "fc2"])
+        {'fc1': 0.9, 'fc2': 0.9}
+        >>> layer_fractions({"fc2": 0.5}, ["fc1", "fc2"])
+        {'fc2': 0.5}
+    """
+    if isinstance(amount, Mapping):
+        unknown = sorted(set(amount) - set(layers))
+        if unknown:
+            raise ValueError(
+                f"Unknown layer name(s) {unknown} in `{name}`; expected some of {sorted(layers)}"
+            )
+        return {str(k): check_fraction(v, f"{name}[{k}]") for k, v in amount.items()}
+    fraction = check_fraction(amount, name)
+    return dict.fromkeys(layers if default is None else default, fraction)
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import torch
 import yaml
 from torch import nn
 
-from pl_powerlaw.analysis.checkpoints import (
+from pl_powerlaw.checkpoints import (
     CheckpointError,
     check_state_dict,
     complete_masks,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pl_powerlaw.analysis.report import write_json_atomic
+from pl_powerlaw.atomic import write_json_atomic
 
 
 def current_umask() -> int:

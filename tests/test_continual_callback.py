@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from pl_powerlaw.callbacks.task_freezing import TaskFreezing
-from pl_powerlaw.models.multihead import MultiHeadMLP, MultiTaskClassifier
+from pl_powerlaw.models import MultiHeadMLP, MultiTaskClassifier
 
 TASKS = [
     {"dense_epochs": 2, "retrain_epochs": 1, "amount": 0.5},

@@ -23,7 +23,8 @@ from pl_powerlaw.continual import (
     task_kept,
     task_weight,
 )
-from pl_powerlaw.models.multihead import MultiHeadMLP, TaskMaskedLinear
+from pl_powerlaw.models.multihead import MultiHeadMLP
+from pl_powerlaw.nn import TaskMaskedLinear
 from pl_powerlaw.pruning import clear_optimizer_state
 
 OPTIMIZERS = [

@@ -104,7 +104,7 @@ def test_records_hold_the_likelihood_ratio_tests_of_unflagged_fits(run):
 
 
 def test_failing_likelihood_ratio_tests_warn_and_leave_the_fit(monkeypatch):
-    from pl_powerlaw.analysis import report
+    from pl_powerlaw.analysis import degrees as report
     from pl_powerlaw.fitting import sample_tpl
 
     def broken(*args, **kwargs):
@@ -113,6 +113,6 @@ def test_failing_likelihood_ratio_tests_warn_and_leave_the_fit(monkeypatch):
     monkeypatch.setattr(report, "compare_alternatives", broken)
     degrees = {"fc1": sample_tpl(300, 1.5, 1, 100, rng=0)}
     with pytest.warns(UserWarning, match="fc1: likelihood-ratio tests skipped: no convergence"):
-        (layer,) = report.fit_layers(degrees, compare=True)
+        (layer,) = report.fit_layers(degrees, report.FitOptions(compare=True))
     assert layer.alternatives is None and not layer.fit.flagged
     assert "alternatives" not in layer.as_dict()

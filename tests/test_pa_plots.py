@@ -1,4 +1,4 @@
-"""Figures of the preferential attachment analysis (``pl_powerlaw.analysis.pa_plots``)."""
+"""Figures of the preferential attachment analysis (``pl_powerlaw.plotting.preferential``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from pl_powerlaw.analysis.pa_plots import delta_k_figure, delta_k_grid_figure, pi_heatmap_figure
-from pl_powerlaw.analysis.preferential import analyze_attachment
+from pl_powerlaw.plotting import delta_k_figure, delta_k_grid_figure, pi_heatmap_figure
+from pl_powerlaw.preferential import analyze_attachment
 
 
 @pytest.fixture

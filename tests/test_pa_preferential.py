@@ -1,4 +1,4 @@
-"""Preferential attachment numerics (``pl_powerlaw.analysis.preferential``) against brute force.
+"""Preferential attachment numerics (``pl_powerlaw.preferential``) against brute force.
 
 References: ``fit_line`` against ``scipy.stats.linregress``; ``Pi(k, k')`` and ``Delta k(k)``
 against explicit loops over node pairs / nodes written from the definitions (Barabasi et al. 2002,
@@ -11,14 +11,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
-from pl_powerlaw.analysis.preferential import (
+from pl_powerlaw.connectivity import degrees_from_counts
+from pl_powerlaw.preferential import (
     analyze_attachment,
     attachment_kernel,
     bin_degrees,
     degree_increment,
-    degrees_from_counts,
     fit_line,
     log_degree_bins,
 )
@@ -85,7 +86,8 @@ def test_log_degree_bins_rejects_bad_arguments(kwargs, match) -> None:
 def test_degrees_from_counts_by_hand() -> None:
     # input(2) -> a(2) -> b(1); input node 0 has links 1 + 2, node 1 has 1; a node 0 has 1 down,
     # 0 up... written out: counts0 = [[1, 0], [2, 1]], counts1 = [[4, 0]]
-    degrees = degrees_from_counts([np.array([[1, 0], [2, 1]]), np.array([[4, 0]])])
+    counts = [torch.tensor([[1, 0], [2, 1]]), torch.tensor([[4, 0]])]
+    degrees = degrees_from_counts(counts)  # the one implementation, in pl_powerlaw.connectivity
     assert [d.tolist() for d in degrees] == [[3, 1], [1 + 4, 3 + 0], [4]]
 
 

@@ -1,0 +1,32 @@
+"""The analysis pipeline: ``net -> degrees -> fits -> report -> publish`` (no Lightning).
+
+* :mod:`~pl_powerlaw.analysis.degrees`: :func:`analyze_net` -> :class:`DegreeReport`;
+* :mod:`~pl_powerlaw.analysis.records`: the JSON record, the scalars and the summary table;
+* :mod:`~pl_powerlaw.analysis.publish`: :func:`publish` writes them (JSON, PNG, TensorBoard);
+* :mod:`~pl_powerlaw.analysis.preferential`: the same for internal preferential attachment.
+"""
+
+from pl_powerlaw.analysis.degrees import (
+    DegreeReport,
+    FitOptions,
+    LayerReport,
+    analyze_net,
+    fit_layers,
+    to_numpy,
+)
+from pl_powerlaw.analysis.publish import publish
+from pl_powerlaw.analysis.records import FIT_SCALARS, degrees_record, fit_scalars, summary_table
+
+__all__ = [
+    "FIT_SCALARS",
+    "DegreeReport",
+    "FitOptions",
+    "LayerReport",
+    "analyze_net",
+    "degrees_record",
+    "fit_layers",
+    "fit_scalars",
+    "publish",
+    "summary_table",
+    "to_numpy",
+]

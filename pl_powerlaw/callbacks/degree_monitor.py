@@ -1,40 +1,28 @@
 """``DegreeDistributionMonitor``: degree distributions and truncated power-law fits during training.
 
-Thin glue: the degrees come from :mod:`pl_powerlaw.connectivity`, the fits from
-:mod:`pl_powerlaw.fitting`, the record and table from :mod:`pl_powerlaw.analysis.report`, the
-figures from :mod:`pl_powerlaw.plotting`. Everything runs on global rank 0 only, and no collective
-is called there.
+Thin glue around the analysis pipeline: :func:`pl_powerlaw.analysis.analyze_net` measures and
+fits, :func:`pl_powerlaw.analysis.publish` writes the record, the figures and the TensorBoard
+summaries, exactly as ``python -m pl_powerlaw analyze`` does. Everything runs on global rank 0
+only, and no collective is called there.
 
 When: at the end of every phase and right after every change of a schedule-owning callback (any
 callback with ``phases()``, see :mod:`pl_powerlaw.callbacks.phases`: ``dense_end``,
 ``retrain1_start``, ...), every ``every_n_epochs`` epochs (``epoch<N>``) and at the end of fit
-(``fit_end``). Each analysis writes ``<log_dir>/degrees/<event>.json`` and logs to TensorBoard.
+(``fit_end``). Each analysis writes ``<log_dir>/degrees/<event>.json``, the CCDF figures
+``<log_dir>/figures/<event>/*.png`` and logs to TensorBoard.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch import Callback, LightningModule, Trainer  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-from lightning.pytorch.utilities import rank_zero_info  # noqa: E402
-
-from pl_powerlaw.analysis.report import (  # noqa: E402
-    LayerReport,
-    analyze_net,
-    degrees_record,
-    summary_table,
-    write_json_atomic,
-)
-from pl_powerlaw.callbacks.phases import PhaseSource  # noqa: E402
-from pl_powerlaw.callbacks.rundir import run_dir
-from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure  # noqa: E402
-
-FIT_SCALARS = ("alpha", "xmin", "xmax", "ks", "p_value", "n_tail")
+from pl_powerlaw.analysis import FitOptions, analyze_net, publish, summary_table
+from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, tensorboard_writer
+from pl_powerlaw.callbacks.phases import PhaseSource
 
 
 class DegreeDistributionMonitor(Callback):
@@ -80,18 +68,18 @@ class DegreeDistributionMonitor(Callback):
             raise ValueError(
                 f"Expected `every_n_epochs` to be an int >= 0 but got {every_n_epochs!r}"
             )
-        if not isinstance(n_boot, int) or n_boot < 0:
-            raise ValueError(f"Expected `n_boot` to be an int >= 0 but got {n_boot!r}")
         self.every_n_epochs = every_n_epochs
+        self.options = FitOptions(
+            n_boot=n_boot,
+            seed=seed,
+            r=r,
+            min_tail=min_tail,
+            min_distinct=min_distinct,
+            compare=compare,
+            progress=n_boot > 0,
+        )
         self.n_boot = n_boot
-        self.fit_kwargs = {
-            key: value
-            for key, value in {"r": r, "min_tail": min_tail, "min_distinct": min_distinct}.items()
-            if value is not None
-        }
         self.layers = layers
-        self.seed = seed
-        self.compare = compare
         self.log_figures = log_figures
         self.log_histograms = log_histograms
         self.events_done: list[str] = []
@@ -101,6 +89,7 @@ class DegreeDistributionMonitor(Callback):
     def state_key(self) -> str:
         return self._generate_state_key(layers=self.layers)
 
+    @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Collect the phase boundaries of the schedule-owning callbacks."""
         self._boundaries = {}
@@ -112,6 +101,7 @@ class DegreeDistributionMonitor(Callback):
                 self._boundaries[epoch] = (previous, name)
 
     # -- when --------------------------------------------------------------------------------
+    @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
@@ -120,6 +110,7 @@ class DegreeDistributionMonitor(Callback):
         if batch_idx == 0 and epoch in self._boundaries:
             self._analyze(trainer, pl_module, f"{self._boundaries[epoch][1]}_start")
 
+    @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch
         if epoch + 1 in self._boundaries:
@@ -127,6 +118,7 @@ class DegreeDistributionMonitor(Callback):
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             self._analyze(trainer, pl_module, f"epoch{epoch}")
 
+    @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._analyze(trainer, pl_module, "fit_end")
 
@@ -138,61 +130,34 @@ class DegreeDistributionMonitor(Callback):
         folder = run_dir(trainer)
         if not trainer.is_global_zero:
             return
-        net = getattr(pl_module, "net", pl_module)
         rank_zero_info(f"DegreeDistributionMonitor: analysing degrees ({event})")
-        reports = analyze_net(
-            net,
-            layers=self.layers,
-            n_boot=self.n_boot,
-            seed=self.seed,
-            progress=self.n_boot > 0,
-            compare=self.compare,
-            **self.fit_kwargs,
-        )
-        rank_zero_info(summary_table(reports))
         step = trainer.global_step
-        if folder is not None:
-            record = degrees_record(event, reports, epoch=trainer.current_epoch, global_step=step)
-            write_json_atomic(folder / "degrees" / f"{event}.json", record)
-        for logger in trainer.loggers:
-            logger.log_metrics(self._scalars(reports), step=step)
-            if isinstance(logger, TensorBoardLogger):
-                self._log_tensorboard(logger, reports, event, step)
-
-    @staticmethod
-    def _scalars(reports: list[LayerReport]) -> dict[str, float]:
-        scalars = {}
-        for report in reports:
-            fit = report.fit.as_dict()
-            for key in FIT_SCALARS:
-                if fit.get(key) is not None:
-                    scalars[f"powerlaw/{report.name}/{key}"] = float(fit[key])
-            for name, test in (report.alternatives or {}).items():
-                scalars[f"powerlaw/{report.name}/lr_{name}"] = test.loglik_ratio
-                if test.p_value is not None:
-                    scalars[f"powerlaw/{report.name}/lr_p_{name}"] = test.p_value
-        return scalars
-
-    def _log_tensorboard(
-        self, logger: TensorBoardLogger, reports: list[LayerReport], event: str, step: int
-    ) -> None:
-        writer = logger.experiment
-        if self.log_figures:
-            for report in reports:
-                figure = ccdf_figure(report.degrees, report.fit, f"{report.name} ({event})")
-                writer.add_figure(f"ccdf/{report.name}/{event}", figure, global_step=step)
-                plt.close(figure)
-            grid = ccdf_grid_figure([(r.name, r.degrees, r.fit) for r in reports])
-            writer.add_figure(f"ccdf_all_layers/{event}", grid, global_step=step)
-            plt.close(grid)
-        if self.log_histograms:
-            for report in reports:
-                if report.degrees.size:
-                    writer.add_histogram(f"degrees/{report.name}", report.degrees, global_step=step)
+        report = analyze_net(
+            net_of(pl_module),
+            event,
+            self.options,
+            layers=self.layers,
+            epoch=trainer.current_epoch,
+            global_step=step,
+        )
+        rank_zero_info(summary_table(report.layers))
+        publish(
+            report,
+            writer=tensorboard_writer(trainer),
+            record_path=None if folder is None else folder / "degrees" / f"{event}.json",
+            figure_dir=None
+            if folder is None or not self.log_figures
+            else folder / "figures" / event,
+            log_metrics=lambda scalars, at: log_to_loggers(trainer, scalars, at),
+            figures=self.log_figures,
+            histograms=self.log_histograms,
+        )
 
     # -- checkpoint state --------------------------------------------------------------------
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {"events_done": list(self.events_done)}
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.events_done = list(state_dict.get("events_done", []))

@@ -56,10 +56,14 @@ def evaluate_accuracy(
     return correct / total
 
 
-def test_batches(datamodule: LightningDataModule | None) -> Iterable | None:
-    """The datamodule's test loader (set up for testing first), or None if it has none.
+def test_loader(datamodule: LightningDataModule | None, task: int = 0) -> Iterable | None:
+    """Test loader ``task`` of a data module (set up for testing first), or None if it has none.
 
-    A data module that returns a list of test loaders (one per task) gives its first one.
+    A data module that returns a list of test loaders (one per task seen) gives its loader
+    ``task``; one that returns a single loader serves it as task 0.
+
+    Raises:
+        ValueError: if the data module serves fewer test loaders than ``task + 1``.
     """
     if datamodule is None or not hasattr(datamodule, "test_dataloader"):
         return None
@@ -68,6 +72,11 @@ def test_batches(datamodule: LightningDataModule | None) -> Iterable | None:
         loaders = datamodule.test_dataloader()
     except NotImplementedError:  # LightningDataModule's default when no test set exists
         return None
-    if isinstance(loaders, (list, tuple)):
-        return loaders[0] if loaders else None
-    return loaders
+    loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
+    if not loaders:
+        return None
+    if task >= len(loaders):
+        raise ValueError(
+            f"Expected a test loader for task {task} but the data module serves {len(loaders)}"
+        )
+    return loaders[task]

@@ -1,4 +1,4 @@
-"""The phase protocol: how schedule-owning callbacks tell the degree monitor when phases change.
+"""How callbacks find each other: small protocols for the schedules they expose.
 
 A callback that changes the network at epoch boundaries (pruning, a task switch) exposes
 ``phases()``: a sorted list of ``(start_epoch, phase_name)`` whose first entry starts at epoch 0,
@@ -33,3 +33,12 @@ def check_phases(phases: list[tuple[int, str]], owner: str) -> list[tuple[int, s
             f"but got {phases}"
         )
     return phases
+
+
+@runtime_checkable
+class TaskSchedule(Protocol):
+    """A callback that trains tasks one after another and prunes each (continual learning)."""
+
+    def pruned_tasks(self) -> list[int]:
+        """Tasks whose prune has been made, in order."""
+        ...

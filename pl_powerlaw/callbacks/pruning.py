@@ -16,13 +16,20 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
+from typing_extensions import override
 
-from pl_powerlaw.analysis.report import write_json_atomic
-from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_batches
+from pl_powerlaw.atomic import write_json_atomic
+from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
+from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
 from pl_powerlaw.callbacks.phases import check_phases
-from pl_powerlaw.callbacks.rundir import run_dir
-from pl_powerlaw.nn.masked import masked_modules, output_layer_names
-from pl_powerlaw.pruning import check_fraction, clear_optimizer_state, prune_layers
+from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.pruning import (
+    check_fraction,
+    clear_optimizer_state,
+    hidden_layers,
+    layer_fractions,
+    prune_layers,
+)
 
 Amount = float | dict[str, float]
 
@@ -114,13 +121,14 @@ class MagnitudePruning(Callback):
         return check_phases(first + rest, type(self).__name__)
 
     # -- setup -------------------------------------------------------------------------------
+    @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         net = self._net(pl_module)
         self._fractions = self._resolve_fractions(net)
 
     @staticmethod
     def _net(pl_module: LightningModule) -> nn.Module:
-        net = getattr(pl_module, "net", pl_module)
+        net = net_of(pl_module)
         if not any(True for _ in masked_modules(net)):
             raise ValueError(
                 f"Expected a model with masked layers (MaskedLinear/MaskedConv2d) but "
@@ -134,22 +142,11 @@ class MagnitudePruning(Callback):
 
             return [dict(preset_fractions(self.preset, net))]
         names = [name for name, _ in masked_modules(net)]
-        outputs = set(output_layer_names(net))
-        default = [n for n in names if self.include_output or n not in outputs]
-        fractions = []
-        for amount in self.amounts:
-            if isinstance(amount, Mapping):
-                unknown = sorted(set(amount) - set(names))
-                if unknown:
-                    raise ValueError(
-                        f"Unknown layer name(s) {unknown} in `amount`; expected some of {names}"
-                    )
-                fractions.append({name: float(value) for name, value in amount.items()})
-            else:
-                fractions.append(dict.fromkeys(default, float(amount)))
-        return fractions
+        default = names if self.include_output else hidden_layers(net)
+        return [layer_fractions(amount, names, default) for amount in self.amounts]
 
     # -- schedule ----------------------------------------------------------------------------
+    @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch
         if epoch not in self.prune_epochs or epoch in self.events_done:
@@ -171,20 +168,18 @@ class MagnitudePruning(Callback):
         rank_zero_info(f"MagnitudePruning: epoch {epoch}, kept {summary}")
         self._write_summary(trainer)
 
+    @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for name, layer in masked_modules(self._net(pl_module)):
-            sparsity = 1.0 - float(layer.weight_mask.sum()) / layer.weight_mask.numel()
-            pl_module.log(
-                f"sparsity/{name}", sparsity, on_step=False, on_epoch=True, sync_dist=False
-            )
+        log_sparsity(pl_module, masked_modules(self._net(pl_module)))
 
+    @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.test_accuracy and self.events_done:
             self._record_accuracy(trainer, pl_module, "test_sparse/acc")
             self._write_summary(trainer)
 
     def _record_accuracy(self, trainer: Trainer, pl_module: LightningModule, key: str) -> None:
-        batches = test_batches(trainer.datamodule)
+        batches = test_loader(trainer.datamodule)
         if batches is None:
             rank_zero_warn(f"MagnitudePruning: no test set in the datamodule, `{key}` not recorded")
             return
@@ -192,8 +187,7 @@ class MagnitudePruning(Callback):
         self.accuracy[key] = accuracy
         rank_zero_info(f"MagnitudePruning: {key} = {accuracy:.4f}")
         if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics({key: accuracy}, step=trainer.global_step)
+            log_to_loggers(trainer, {key: accuracy}, trainer.global_step)
 
     def _write_summary(self, trainer: Trainer) -> None:
         folder = run_dir(trainer)
@@ -203,6 +197,7 @@ class MagnitudePruning(Callback):
         write_json_atomic(folder / "pruning.json", json.loads(json.dumps(summary)))
 
     # -- checkpoint state --------------------------------------------------------------------
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {
             "events_done": list(self.events_done),
@@ -210,6 +205,7 @@ class MagnitudePruning(Callback):
             "kept": self.kept,
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.events_done = list(state_dict.get("events_done", []))
         self.accuracy = dict(state_dict.get("accuracy", {}))

@@ -21,11 +21,12 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
+from typing_extensions import override
 
-from pl_powerlaw.analysis.report import write_json_atomic
-from pl_powerlaw.callbacks.evaluation import evaluate_accuracy
+from pl_powerlaw.atomic import write_json_atomic
+from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
+from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
 from pl_powerlaw.callbacks.phases import check_phases
-from pl_powerlaw.callbacks.rundir import run_dir
 from pl_powerlaw.continual import (
     claim_free_weights,
     freeze_plan,
@@ -35,7 +36,7 @@ from pl_powerlaw.continual import (
     reset_optimizer_state,
     restore_frozen,
 )
-from pl_powerlaw.pruning import check_fraction, clear_optimizer_state
+from pl_powerlaw.pruning import check_fraction, clear_optimizer_state, layer_fractions
 
 TASK_KEYS = ("dense_epochs", "retrain_epochs", "amount")
 
@@ -75,23 +76,6 @@ def check_tasks(tasks: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return checked
-
-
-def task_test_loader(datamodule: Any, task: int) -> Any:
-    """Test loader ``task`` of a data module serving one test loader per task seen (None if none)."""
-    if datamodule is None or not hasattr(datamodule, "test_dataloader"):
-        return None
-    datamodule.setup("test")
-    try:
-        loaders = datamodule.test_dataloader()
-    except NotImplementedError:  # LightningDataModule's default when no test set exists
-        return None
-    loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
-    if task >= len(loaders):
-        raise ValueError(
-            f"Expected a test loader for task {task} but the data module serves {len(loaders)}"
-        )
-    return loaders[task]
 
 
 class TaskFreezing(Callback):
@@ -187,6 +171,7 @@ class TaskFreezing(Callback):
         return started[-1] if started else 0
 
     # -- setup -------------------------------------------------------------------------------
+    @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         net = self._net(pl_module)
         layers = owned_layers(net)
@@ -195,18 +180,10 @@ class TaskFreezing(Callback):
             raise ValueError(
                 f"Expected a net with >= {self.num_tasks} heads (one per task) but got {heads}"
             )
-        self._fractions = []
-        for t, task in enumerate(self.tasks):
-            amount = task["amount"]
-            if isinstance(amount, Mapping):
-                unknown = sorted(set(amount) - set(layers))
-                if unknown:
-                    raise ValueError(
-                        f"Unknown layer name(s) {unknown} in `tasks[{t}].amount`; expected some of {sorted(layers)}"
-                    )
-                self._fractions.append(dict(amount))
-            else:
-                self._fractions.append(dict.fromkeys(layers, amount))
+        self._fractions = [
+            layer_fractions(task["amount"], list(layers), name=f"tasks[{t}].amount")
+            for t, task in enumerate(self.tasks)
+        ]
         if stage != "fit":
             return
         datamodule = trainer.datamodule
@@ -245,9 +222,10 @@ class TaskFreezing(Callback):
 
     @staticmethod
     def _net(pl_module: LightningModule) -> nn.Module:
-        return getattr(pl_module, "net", pl_module)
+        return net_of(pl_module)
 
     # -- the schedule ------------------------------------------------------------------------
+    @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Runs after a checkpoint's modules and callback state are restored, before the first
         # train dataloader is built: point the data module and the model at the right task.
@@ -257,6 +235,7 @@ class TaskFreezing(Callback):
         if self.seed is None:  # fixed before the first checkpoint, so every resume draws the same
             self.seed = torch.initial_seed() % 2**31
 
+    @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._plan = freeze_plan(self._net(pl_module), self.current_task())
         self._remove_hooks()
@@ -268,6 +247,7 @@ class TaskFreezing(Callback):
         if self._plan is not None:
             restore_frozen(self._plan)
 
+    @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch
         for t, (dense, retrain) in enumerate(self.starts):
@@ -303,11 +283,9 @@ class TaskFreezing(Callback):
         )
         self._write_summary(trainer)
 
+    @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        net = self._net(pl_module)
-        for name, layer in owned_layers(net).items():
-            sparsity = 1.0 - float(layer.weight_mask.sum()) / layer.weight_mask.numel()
-            pl_module.log(f"sparsity/{name}", sparsity, on_step=False, on_epoch=True)
+        log_sparsity(pl_module, owned_layers(self._net(pl_module)).items())
         epoch = trainer.current_epoch
         t = self.task_of_epoch(epoch)
         dense, retrain = self.starts[t]
@@ -329,9 +307,11 @@ class TaskFreezing(Callback):
                     trainer.should_stop = True
             self._write_summary(trainer)
 
+    @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._remove_hooks()
 
+    @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._remove_hooks()
         self._plan = None
@@ -345,15 +325,16 @@ class TaskFreezing(Callback):
     def _record(self, trainer: Trainer, pl_module: LightningModule, t: int, key: str) -> None:
         if not self.test_accuracy or trainer.fast_dev_run or key in self.accuracy:
             return
-        loader = task_test_loader(trainer.datamodule, t)
+        loader = test_loader(trainer.datamodule, t)
         if loader is None:
             return
-        accuracy = evaluate_accuracy(pl_module, loader, forward=lambda x: pl_module(x, t))
+        accuracy = evaluate_accuracy(
+            pl_module, loader, forward=lambda x: pl_module(x, t), datamodule=trainer.datamodule
+        )
         self.accuracy[key] = accuracy
         rank_zero_info(f"TaskFreezing: {key} = {accuracy:.4f}")
         if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics({key: accuracy}, step=trainer.global_step)
+            log_to_loggers(trainer, {key: accuracy}, trainer.global_step)
 
     def table(self) -> dict[str, dict[str, float]]:
         """Table I: per task, its dense, sparse and final test accuracies recorded so far."""
@@ -381,6 +362,7 @@ class TaskFreezing(Callback):
         write_json_atomic(folder / "table1.json", summary)
 
     # -- checkpoint state --------------------------------------------------------------------
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {
             "events_done": list(self.events_done),
@@ -390,6 +372,7 @@ class TaskFreezing(Callback):
             "kept": {task: dict(kept) for task, kept in self.kept.items()},
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.events_done = list(state_dict.get("events_done", []))
         self.data_task = int(state_dict.get("data_task", 0))

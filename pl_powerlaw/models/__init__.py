@@ -5,9 +5,10 @@ from pl_powerlaw.models.cifar_cnn import CifarCNN
 from pl_powerlaw.models.classifier import ImageClassifier
 from pl_powerlaw.models.lenet import LeNet
 from pl_powerlaw.models.mlp import MLP
-from pl_powerlaw.models.multihead import MultiHeadMLP, MultiTaskClassifier
+from pl_powerlaw.models.multihead import MultiHeadMLP
+from pl_powerlaw.models.multitask import MultiTaskClassifier
 from pl_powerlaw.models.presets import PRUNING_PRESETS, preset_fractions
-from pl_powerlaw.models.registry import NETS, build_net, load_plain_state_dict
+from pl_powerlaw.models.registry import NETS, build_net
 from pl_powerlaw.models.vgg import VGG16
 
 __all__ = [
@@ -23,6 +24,5 @@ __all__ = [
     "MultiHeadMLP",
     "MultiTaskClassifier",
     "build_net",
-    "load_plain_state_dict",
     "preset_fractions",
 ]

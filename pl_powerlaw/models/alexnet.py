@@ -12,7 +12,7 @@ fc6 and fc7 0.005), biases 0.1 for conv2, conv4, conv5, fc6, fc7 and 0 elsewhere
 
 ``AlexNetTorchvision`` is torchvision's ``alexnet`` (64-192-384-256-256 maps, no groups, no LRN,
 adaptive average pooling to 6 x 6) with torchvision's parameter names, so that its state dict
-loads with :func:`~pl_powerlaw.models.registry.load_plain_state_dict`; PyTorch's default init.
+loads with :func:`~pl_powerlaw.checkpoints.load_weights`; PyTorch's default init.
 """
 
 from __future__ import annotations

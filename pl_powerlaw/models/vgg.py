@@ -5,7 +5,7 @@ built by one loop into ``features`` (3x3 convs, padding 1, each followed by ReLU
 average pooling to 7 x 7 and ``classifier`` = fc6 4096, ReLU, dropout, fc7 4096, ReLU, dropout,
 fc8. Indices and names follow torchvision's ``vgg16`` (``features.0.weight``, ...,
 ``classifier.6.weight``) so that its state dict loads with
-:func:`~pl_powerlaw.models.registry.load_plain_state_dict`; readable aliases (``conv1_1`` ->
+:func:`~pl_powerlaw.checkpoints.load_weights`; readable aliases (``conv1_1`` ->
 ``features.0``, ..., ``fc8`` -> ``classifier.6``) are in ``VGG16.layer_aliases``. Han et al. (2015)
 pruned this network; the paper (Hou & Kwok 2018, Section 3.3) analyses its sparse version.
 Initialisation as torchvision: Kaiming-normal (fan-out, ReLU) conv weights, N(0, 0.01) linear

@@ -6,8 +6,7 @@ drawn as ``(n_above + n_tail P_TPL(X >= x)) / n`` with n_above the degrees above
 lies on the empirical curve where the model fits. The legend gives alpha, xmin, xmax, the KS
 distance and the bootstrap p-value; a flagged fit shows its reason instead.
 
-Figures are built on their own Agg canvas, outside pyplot's state: ``figure.canvas.draw()`` and
-``buffer_rgba()`` work, nothing accumulates, and ``plt.close(figure)`` is harmless.
+Figures are built on their own Agg canvas (:mod:`pl_powerlaw.plotting.canvas`), outside pyplot.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ from typing import Any
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pl_powerlaw.fitting.distributions import tpl_ccdf
 from pl_powerlaw.fitting.result import TPLFit
+from pl_powerlaw.plotting.canvas import new_figure
 
 FitLike = TPLFit | Mapping[str, Any] | None
 _MODEL_POINTS = 2000  # integers drawn at most along the fitted curve
@@ -155,13 +154,6 @@ def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = N
     return ax
 
 
-def _figure(width: float, height: float) -> Figure:
-    """A figure on its own Agg canvas (fixed margins: a layout engine would triple the cost)."""
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def ccdf_figure(degrees: Any, fit: FitLike = None, title: str | None = None) -> Figure:
     """A one-panel figure of :func:`plot_ccdf` (Agg canvas).
 
@@ -170,7 +162,7 @@ def ccdf_figure(degrees: Any, fit: FitLike = None, title: str | None = None) -> 
         >>> len(fig.axes)
         1
     """
-    figure = _figure(5.0, 4.0)
+    figure = new_figure(5.0, 4.0)
     figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
     plot_ccdf(figure.add_subplot(), degrees, fit, title)
     return figure
@@ -194,7 +186,7 @@ def ccdf_grid_figure(layers: Sequence[tuple[str, Any, FitLike]], ncols: int = 4)
     count = max(len(layers), 1)
     cols = min(ncols, count)
     rows = math.ceil(count / cols)
-    figure = _figure(3.6 * cols, 3.0 * rows)
+    figure = new_figure(3.6 * cols, 3.0 * rows)
     figure.subplots_adjust(
         left=0.5 / (3.6 * cols),
         right=1 - 0.1 / (3.6 * cols),
@@ -209,34 +201,3 @@ def ccdf_grid_figure(layers: Sequence[tuple[str, Any, FitLike]], ncols: int = 4)
     for k, (name, degrees, fit) in enumerate(layers):
         plot_ccdf(figure.add_subplot(rows, cols, k + 1), degrees, fit, name)
     return figure
-
-
-def tile_images(images: Sequence[np.ndarray], ncols: int = 4) -> np.ndarray:
-    """Tile rendered panels (H, W, C uint8 arrays) row by row into one image, padded in white.
-
-    The grid of already rendered one-layer figures costs a copy instead of a second drawing of
-    every panel (``analyze`` of VGG-16 draws 16 of them).
-
-    Raises:
-        ValueError: if ``ncols`` < 1, ``images`` is empty or the channel counts differ.
-
-    Example:
-        >>> tile_images([np.zeros((2, 3, 4), np.uint8)] * 3, ncols=2).shape
-        (4, 6, 4)
-    """
-    if ncols < 1:
-        raise ValueError(f"Expected `ncols` >= 1 but got {ncols}")
-    if not images:
-        raise ValueError("Expected at least one image to tile but got none")
-    channels = {image.shape[2] for image in images}
-    if len(channels) != 1:
-        raise ValueError(f"Expected images with one channel count but got {sorted(channels)}")
-    cols = min(ncols, len(images))
-    rows = math.ceil(len(images) / cols)
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
-    grid = np.full((rows * height, cols * width, channels.pop()), 255, dtype=np.uint8)
-    for k, image in enumerate(images):
-        top, left = (k // cols) * height, (k % cols) * width
-        grid[top : top + image.shape[0], left : left + image.shape[1]] = image
-    return grid

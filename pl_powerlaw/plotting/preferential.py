@@ -1,4 +1,4 @@
-"""Figures of the preferential attachment analysis (paper Figures 7 and 8), matplotlib Agg only.
+"""Figures of the preferential attachment analysis (paper Figures 7 and 8), on Agg canvases.
 
 * :func:`pi_heatmap_figure`: ``Pi(k, k')`` of one pair of adjacent node layers on log-log degree
   bins, coloured by ``log10 Pi`` (Figure 7);
@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
-
-from pl_powerlaw.analysis.preferential import AttachmentKernel, DegreeIncrement  # noqa: E402
+from pl_powerlaw.plotting.canvas import new_figure
+from pl_powerlaw.preferential import AttachmentKernel, DegreeIncrement
 
 
 def plot_pi_heatmap(ax: Axes, kernel: AttachmentKernel, title: str | None = None) -> None:
@@ -58,14 +55,14 @@ def pi_heatmap_figure(kernel: AttachmentKernel, title: str | None = None) -> Fig
     """A figure with the ``Pi(k, k')`` heatmap of one layer pair (paper Figure 7).
 
     Example:
-        >>> from pl_powerlaw.analysis.preferential import analyze_attachment
+        >>> from pl_powerlaw.preferential import analyze_attachment
         >>> result = analyze_attachment(["a", "b"], [np.ones((3, 2))], [np.eye(3, 2)])
-        >>> fig = pi_heatmap_figure(result.kernels[0])
-        >>> plt.close(fig)
+        >>> len(pi_heatmap_figure(result.kernels[0]).axes)
+        2
     """
-    fig, ax = plt.subplots(figsize=(5, 4.2), constrained_layout=True)
-    plot_pi_heatmap(ax, kernel, title)
-    return fig
+    figure = new_figure(5, 4.2, layout="constrained")
+    plot_pi_heatmap(figure.add_subplot(), kernel, title)
+    return figure
 
 
 def plot_delta_k(ax: Axes, increment: DegreeIncrement, title: str | None = None) -> None:
@@ -93,20 +90,20 @@ def delta_k_figure(increment: DegreeIncrement, title: str | None = None) -> Figu
     """A figure with ``Delta k(k)`` of one node layer and its linear fit (paper Figure 8).
 
     Example:
-        >>> from pl_powerlaw.analysis.preferential import degree_increment
+        >>> from pl_powerlaw.preferential import degree_increment
         >>> inc = degree_increment(np.array([1, 2, 4]), np.array([1, 2, 4]), np.array([1, 2, 3, 5]))
-        >>> fig = delta_k_figure(inc)
-        >>> plt.close(fig)
+        >>> len(delta_k_figure(inc).axes)
+        1
     """
-    fig, ax = plt.subplots(figsize=(4.5, 3.6), constrained_layout=True)
-    plot_delta_k(ax, increment, title)
-    return fig
+    figure = new_figure(4.5, 3.6, layout="constrained")
+    plot_delta_k(figure.add_subplot(), increment, title)
+    return figure
 
 
 def delta_k_grid_figure(increments: Sequence[DegreeIncrement]) -> Figure:
     """``Delta k(k)`` of every node layer side by side."""
     n = max(len(increments), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), constrained_layout=True, squeeze=False)
-    for ax, increment in zip(axes[0], increments, strict=False):
-        plot_delta_k(ax, increment)
-    return fig
+    figure = new_figure(4.2 * n, 3.6, layout="constrained")
+    for k, increment in enumerate(increments):
+        plot_delta_k(figure.add_subplot(1, n, k + 1), increment)
+    return figure

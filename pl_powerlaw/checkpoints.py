@@ -21,7 +21,7 @@ import importlib
 import os
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,9 @@ def find_saved_net(checkpoint: str | os.PathLike) -> tuple[str, dict[str, Any]] 
 def net_from_class_path(class_path: str, init_args: Mapping[str, Any] | None = None) -> nn.Module:
     """Build the net named by a ``class_path`` (as in a saved config) with ``init_args``.
 
+    The class is imported and called by Lightning's :func:`~lightning.pytorch.cli.instantiate_class`,
+    as LightningCLI builds it from the same config.
+
     Raises:
         CheckpointError: the class cannot be imported, is not an ``nn.Module`` or rejects the args.
 
@@ -155,6 +158,8 @@ def net_from_class_path(class_path: str, init_args: Mapping[str, Any] | None = N
         >>> net_from_class_path("torch.nn.Linear", {"in_features": 2, "out_features": 1})
         Linear(in_features=2, out_features=1, bias=True)
     """
+    from lightning.pytorch.cli import instantiate_class
+
     module_name, _, class_name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -165,7 +170,7 @@ def net_from_class_path(class_path: str, init_args: Mapping[str, Any] | None = N
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise CheckpointError(f"Expected an nn.Module class but {class_path!r} is {cls!r}")
     try:
-        return cls(**dict(init_args or {}))
+        return instantiate_class((), {"class_path": class_path, "init_args": dict(init_args or {})})
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"Cannot build {class_path} from the saved config: {error}") from None
 
@@ -186,7 +191,7 @@ def check_state_dict(
         >>> check_state_dict(nn.Linear(2, 1), {"weight": torch.zeros(1, 2)})
         Traceback (most recent call last):
         ...
-        pl_powerlaw.analysis.checkpoints.CheckpointError: The state dict does not fit net: missing keys bias
+        pl_powerlaw.checkpoints.CheckpointError: The state dict does not fit net: missing keys bias
     """
     expected = net.state_dict(keep_vars=True)
     derivable = {
@@ -262,3 +267,54 @@ def load_weights(
     if on_meta and any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
         raise CheckpointError(f"The state dict leaves tensors of {net_name} without values")
     return net
+
+
+def _on_meta(build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a net on the meta device (no memory, no init) when it can be; else on the CPU."""
+    try:
+        with torch.device("meta"):
+            return build()
+    except (RuntimeError, NotImplementedError, TypeError):
+        return build()
+
+
+def load_net(
+    checkpoint: str | os.PathLike,
+    build: Callable[[], nn.Module] | None = None,
+    description: str | None = None,
+) -> tuple[nn.Module, str, dict[str, Any]]:
+    """Read ``checkpoint`` and load it into its net.
+
+    Args:
+        checkpoint: a Lightning checkpoint or a plain state dict.
+        build: builds the net (e.g. a registered net by name); None to take the net class from
+            the ``config.yaml`` our CLI saved beside a Lightning checkpoint.
+        description: how messages name the net built by ``build``.
+
+    Returns:
+        ``(net, description, info)``: the loaded net (built on the meta device when it can be,
+        so a memory-mapped file is used in place), a short name for messages, and
+        ``{"epoch", "global_step"}`` of a Lightning checkpoint (None for a state dict).
+
+    Raises:
+        CheckpointError: the file, the net or the state dict is unusable.
+    """
+    net = None if build is None else _on_meta(build)
+    obj = read_checkpoint(checkpoint)
+    state_dict, is_lightning = extract_state_dict(obj)
+    info = {key: obj.get(key) if is_lightning else None for key in ("epoch", "global_step")}
+    if net is not None:
+        description = description or type(net).__name__
+    else:
+        saved = find_saved_net(checkpoint) if is_lightning else None
+        if saved is None:
+            raise CheckpointError(
+                f"Expected `--net NAME`: {str(checkpoint)!r} has no config.yaml of our CLI beside it"
+            )
+        class_path, init_args = saved
+        net = _on_meta(lambda: net_from_class_path(class_path, init_args))
+        description = class_path
+    if not any(True for _ in masked_modules(net)):
+        raise CheckpointError(f"Expected a net with masked layers but {description} has none")
+    load_weights(net, state_dict, description)
+    return net, description, info

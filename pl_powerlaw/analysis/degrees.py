@@ -1,0 +1,163 @@
+"""From a net to a degree report: degrees per node layer, TPL fits and their comparisons.
+
+The first half of the one analysis pipeline (``net -> degrees -> fits -> report -> publish``)
+that both :class:`pl_powerlaw.callbacks.DegreeDistributionMonitor` and ``python -m pl_powerlaw
+analyze`` call; it knows nothing of Lightning. The degrees come from
+:func:`pl_powerlaw.connectivity.node_degrees`, the fits from :mod:`pl_powerlaw.fitting`;
+:mod:`pl_powerlaw.analysis.records` turns a report into its JSON record, scalars and table, and
+:func:`pl_powerlaw.analysis.publish.publish` writes them.
+
+Example:
+    >>> import torch
+    >>> from pl_powerlaw.nn import MaskedLinear
+    >>> net = torch.nn.Sequential(MaskedLinear(30, 20), MaskedLinear(20, 2))
+    >>> report = analyze_net(net, "fit_end", options=FitOptions(compare=False))
+    >>> [layer.name for layer in report.layers], report.layers[0].n_nodes
+    (['input', '0'], 30)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pl_powerlaw.connectivity import node_degrees
+from pl_powerlaw.fitting import (
+    LikelihoodRatioTest,
+    TPLFit,
+    compare_alternatives,
+    fit_truncated_power_law,
+)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How every layer's degrees are fitted (shared by the monitor and ``analyze``).
+
+    Args:
+        n_boot: bootstrap replicates of the goodness-of-fit p-value (0 skips it).
+        seed: seed of the bootstrap.
+        r: the xmin/xmax search fraction (None: the engine's default).
+        min_tail: least points in a candidate range (None: the engine's default).
+        min_distinct: least distinct values in a candidate range (None: the engine's default).
+        compare: also test each fit against a pure power law, an exponential and a log-normal.
+        n_jobs: worker processes of the bootstrap (the p-values do not depend on it).
+        progress: show a progress bar over the bootstrap replicates.
+    """
+
+    n_boot: int = 0
+    seed: int = 0
+    r: float | None = None
+    min_tail: int | None = None
+    min_distinct: int | None = None
+    compare: bool = True
+    n_jobs: int = 1
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("n_boot", "n_jobs"):
+            value, least = getattr(self, name), 0 if name == "n_boot" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"Expected `{name}` to be an int >= {least} but got {value!r}")
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~pl_powerlaw.fitting.fit_truncated_power_law`."""
+        optional = {"r": self.r, "min_tail": self.min_tail, "min_distinct": self.min_distinct}
+        kwargs = {key: value for key, value in optional.items() if value is not None}
+        if self.n_boot and self.n_jobs > 1:
+            kwargs["n_jobs"] = self.n_jobs
+        return {"n_boot": self.n_boot, "seed": self.seed, "progress": self.progress, **kwargs}
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Degrees of one node layer, their truncated power-law fit and its likelihood-ratio tests."""
+
+    name: str
+    degrees: np.ndarray
+    fit: TPLFit
+    alternatives: dict[str, LikelihoodRatioTest] | None = None
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.degrees.size)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The layer's entry of the JSON record (see :mod:`pl_powerlaw.analysis.records`)."""
+        out = {
+            "name": self.name,
+            "n_nodes": self.n_nodes,
+            "degrees": [int(d) for d in self.degrees],
+            "fit": self.fit.as_dict(),
+        }
+        if self.alternatives is not None:
+            out["alternatives"] = {k: t.as_dict() for k, t in self.alternatives.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class DegreeReport:
+    """One analysis of a net at one moment (``event``): a :class:`LayerReport` per node layer."""
+
+    event: str
+    layers: tuple[LayerReport, ...] = field(default_factory=tuple)
+    epoch: int | None = None
+    global_step: int | None = None
+
+
+def to_numpy(degrees: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The hand-off from torch to the fitting layer: each layer's degrees as an int64 array."""
+    return {name: value.detach().cpu().numpy().astype(np.int64) for name, value in degrees.items()}
+
+
+def fit_layers(
+    degrees: Mapping[str, np.ndarray], options: FitOptions | None = None
+) -> list[LayerReport]:
+    """Fit a truncated power law to each layer's degrees, and compare it when asked.
+
+    With ``options.compare``, each fit that is not flagged is also tested against a pure power
+    law, an exponential and a log-normal (:func:`~pl_powerlaw.fitting.compare_alternatives`);
+    a failing test warns and leaves the fit (an auxiliary statistic must not stop a long run).
+    """
+    options = options or FitOptions()
+    reports = []
+    for name, layer_degrees in degrees.items():
+        fit = fit_truncated_power_law(layer_degrees, **options.fit_kwargs())
+        tests = None
+        if options.compare and not fit.flagged and fit.discrete:
+            try:
+                tests = compare_alternatives(layer_degrees, fit)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+                warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=2)
+        reports.append(LayerReport(name, np.asarray(layer_degrees, dtype=np.int64), fit, tests))
+    return reports
+
+
+def analyze_net(
+    net: nn.Module,
+    event: str,
+    options: FitOptions | None = None,
+    input_shape: Sequence[int] | None = None,
+    layers: Sequence[str] | None = None,
+    epoch: int | None = None,
+    global_step: int | None = None,
+) -> DegreeReport:
+    """Degrees of every node layer of ``net`` (see :func:`node_degrees`) and their fits.
+
+    Args:
+        net: the (pruned) net.
+        event: the moment's name (``dense_end``, ``analyze``, ...).
+        options: how the fits are made.
+        input_shape: shape of one input without the batch dimension (default: the net's).
+        layers: masked layers whose outputs are node layers (default: all but output heads).
+        epoch: training epoch of the moment, if any.
+        global_step: optimizer step of the moment, if any.
+    """
+    degrees = to_numpy(node_degrees(net, input_shape=input_shape, layers=layers))
+    return DegreeReport(event, tuple(fit_layers(degrees, options)), epoch, global_step)

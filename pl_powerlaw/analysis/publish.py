@@ -1,0 +1,93 @@
+"""Publish a degree report: its JSON record, its PNG figures and its TensorBoard summaries.
+
+The last step of the analysis pipeline, the same for a training run and for ``analyze``:
+
+* the record (:func:`pl_powerlaw.analysis.records.degrees_record`) as JSON, written atomically;
+* one CCDF figure per node layer (paper Figure 1) and the grid of all of them, each rendered
+  once, as PNG files and as TensorBoard images ``ccdf/<layer>/<event>`` and
+  ``ccdf_all_layers/<event>``;
+* the scalars ``powerlaw/<layer>/...`` and a histogram ``degrees/<layer>`` per layer.
+
+The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_image``,
+``add_scalar``, ``add_histogram``); Lightning's ``TensorBoardLogger.experiment`` is one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pl_powerlaw.analysis.degrees import DegreeReport
+from pl_powerlaw.analysis.records import degrees_record, fit_scalars
+from pl_powerlaw.atomic import write_json_atomic
+
+LogMetrics = Callable[[Mapping[str, float], int], None]
+
+
+def png_name(layer: str) -> str:
+    """The file name of a layer's CCDF figure: ``ccdf_<layer>.png`` with unsafe characters as ``_``."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in layer)
+    return f"ccdf_{safe}.png"
+
+
+def publish(
+    report: DegreeReport,
+    writer: Any | None = None,
+    record_path: str | os.PathLike | None = None,
+    figure_dir: str | os.PathLike | None = None,
+    log_metrics: LogMetrics | None = None,
+    figures: bool = True,
+    histograms: bool = True,
+) -> list[Path]:
+    """Write ``report``'s record, figures and summaries; returns the files written.
+
+    Args:
+        report: the analysis.
+        writer: a TensorBoard ``SummaryWriter`` (or None: no TensorBoard output).
+        record_path: where the JSON record goes (None: no record).
+        figure_dir: folder of the PNG figures (None: no PNG files).
+        log_metrics: how the scalars are logged (``(scalars, step)``); by default through
+            ``writer.add_scalar``.
+        figures: draw the CCDF figures (for the PNG files and the TensorBoard images).
+        histograms: log a histogram of each layer's degrees to TensorBoard.
+    """
+    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
+
+    step = int(report.global_step or 0)
+    written: list[Path] = []
+    if record_path is not None:
+        written.append(write_json_atomic(record_path, degrees_record(report)))
+    if figures and (writer is not None or figure_dir is not None):
+        folder = None if figure_dir is None else Path(figure_dir)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        panels = []
+        for layer in report.layers:
+            pixels = render(ccdf_figure(layer.degrees, layer.fit, f"{layer.name} ({report.event})"))
+            panels.append(pixels)
+            if folder is not None:
+                save_png(pixels, folder / png_name(layer.name))
+                written.append(folder / png_name(layer.name))
+            if writer is not None:
+                tag = f"ccdf/{layer.name}/{report.event}"
+                writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
+        grid = tile_images(panels) if panels else render(ccdf_grid_figure([]))
+        if folder is not None:
+            save_png(grid, folder / "ccdf_all_layers.png")
+            written.append(folder / "ccdf_all_layers.png")
+        if writer is not None:
+            tag = f"ccdf_all_layers/{report.event}"
+            writer.add_image(tag, grid[..., :3], step, dataformats="HWC")
+    scalars = fit_scalars(report.layers)
+    if log_metrics is not None:
+        log_metrics(scalars, step)
+    elif writer is not None:
+        for key, value in scalars.items():
+            writer.add_scalar(key, value, step)
+    if histograms and writer is not None:
+        for layer in report.layers:
+            if layer.degrees.size:
+                writer.add_histogram(f"degrees/{layer.name}", layer.degrees, step)
+    return written
