@@ -9,11 +9,11 @@ task ``t`` (made at t = 1), counted with their multiplicities by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
+from pl_powerlaw.analysis.publish import LogMetrics, log_scalars
 from pl_powerlaw.connectivity import connection_counts, trace_chain
 from pl_powerlaw.continual import OWNER_BUFFER, owned_layers, task_kept
 from pl_powerlaw.preferential import PreferentialAttachment, analyze_attachment
@@ -71,18 +71,13 @@ def publish_transition(
     result: PreferentialAttachment,
     step: int,
     writer: Any | None = None,
-    log_metrics: Callable[[Mapping[str, float], int], None] | None = None,
+    log_metrics: LogMetrics | None = None,
     figures: bool = True,
 ) -> None:
     """Log one transition's scalars, ``Pi`` heatmaps and ``Delta k`` figure to TensorBoard."""
     from pl_powerlaw.plotting import delta_k_grid_figure, pi_heatmap_figure, render
 
-    scalars = attachment_scalars(task, result)
-    if log_metrics is not None:
-        log_metrics(scalars, step)
-    elif writer is not None:
-        for key, value in scalars.items():
-            writer.add_scalar(key, value, step)
+    log_scalars(attachment_scalars(task, result), step, writer, log_metrics)
     if writer is None or not figures:
         return
     for kernel in result.kernels:

@@ -32,6 +32,20 @@ def png_name(layer: str) -> str:
     return f"ccdf_{safe}.png"
 
 
+def log_scalars(
+    scalars: Mapping[str, float],
+    step: int,
+    writer: Any | None = None,
+    log_metrics: LogMetrics | None = None,
+) -> None:
+    """Log ``scalars`` at ``step`` through ``log_metrics`` if given, else ``writer.add_scalar``."""
+    if log_metrics is not None:
+        log_metrics(scalars, step)
+    elif writer is not None:
+        for key, value in scalars.items():
+            writer.add_scalar(key, value, step)
+
+
 def publish(
     report: DegreeReport,
     writer: Any | None = None,
@@ -80,12 +94,7 @@ def publish(
         if writer is not None:
             tag = f"ccdf_all_layers/{report.event}"
             writer.add_image(tag, grid[..., :3], step, dataformats="HWC")
-    scalars = fit_scalars(report.layers)
-    if log_metrics is not None:
-        log_metrics(scalars, step)
-    elif writer is not None:
-        for key, value in scalars.items():
-            writer.add_scalar(key, value, step)
+    log_scalars(fit_scalars(report.layers), step, writer, log_metrics)
     if histograms and writer is not None:
         for layer in report.layers:
             if layer.degrees.size:

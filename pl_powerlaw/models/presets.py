@@ -1,5 +1,5 @@
 """Per-layer pruning presets of Han et al. (2015), "Learning both Weights and Connections for
-Efficient Neural Networks" (issue 6, section 3).
+Efficient Neural Networks" (NIPS 2015), Tables 4 and 5.
 
 A preset lists the percentage of weights each layer KEEPS after pruning: Table 4 for AlexNet and
 Table 5 for VGG-16. Both prune their output layer (fc8) too, so the preset says

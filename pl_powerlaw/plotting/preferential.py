@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -17,7 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from pl_powerlaw.plotting.canvas import new_figure
-from pl_powerlaw.preferential import AttachmentKernel, DegreeIncrement
+
+if TYPE_CHECKING:  # figures read the results' fields only: no numerics (or torch) imported
+    from pl_powerlaw.preferential import AttachmentKernel, DegreeIncrement
 
 
 def plot_pi_heatmap(ax: Axes, kernel: AttachmentKernel, title: str | None = None) -> None:
