@@ -166,8 +166,12 @@ class PowerLawCLI(LightningCLI):
         return self._instantiate_trainer(trainer_config, extra)
 
 
-def lightning_main(args: Sequence[str] | None = None) -> PowerLawCLI:
-    """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``)."""
+def lightning_main(args: Sequence[str] | None = None, run: bool = True) -> PowerLawCLI:
+    """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``).
+
+    With ``run=False`` (no subcommand in ``args``) the trainer, model and data module are built
+    and returned in the CLI object without running anything.
+    """
     from lightning.pytorch import LightningDataModule, LightningModule
 
     return PowerLawCLI(
@@ -180,6 +184,7 @@ def lightning_main(args: Sequence[str] | None = None) -> PowerLawCLI:
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         args=None if args is None else list(args),
+        run=run,
     )
 
 

@@ -74,3 +74,64 @@ def test_every_mnist_config_runs_fast_dev_run(config, tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def built_cli(*args: str, tmp_path):
+    """The CLI's trainer, model and data module for ``args``, built without running."""
+    from pl_powerlaw.cli import expand_configs, lightning_main
+
+    return lightning_main(expand_configs(list(args)), run=False)
+
+
+def test_default_root_dir_decides_where_the_logs_go(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["python -m pl_powerlaw"])
+    root = tmp_path / "runs"
+    config = str(CONFIGS / "mlp_mnist_quick.yaml")
+    cli = built_cli("--config", config, "--trainer.default_root_dir", str(root), tmp_path=tmp_path)
+    assert cli.trainer.logger.save_dir == str(root)
+    assert cli.trainer.log_dir == str(root / "lightning_logs" / "version_0")
+    explicit = tmp_path / "elsewhere"
+    cli = built_cli(
+        "--config",
+        config,
+        "--trainer.default_root_dir",
+        str(root),
+        "--trainer.logger.init_args.save_dir",
+        str(explicit),
+        tmp_path=tmp_path,
+    )
+    assert cli.trainer.logger.save_dir == str(explicit)  # set explicitly: kept
+    cli = built_cli("--config", config, tmp_path=tmp_path)
+    assert cli.trainer.logger.save_dir == "."
+
+
+def test_callback_slots_build_the_configured_callbacks(tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from pl_powerlaw.callbacks import DegreeDistributionMonitor, MagnitudePruning
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["python -m pl_powerlaw"])
+    config = str(CONFIGS / "mlp_mnist_quick.yaml")
+    cli = built_cli("--config", config, "--pruning.init_args.amount", "0.5", tmp_path=tmp_path)
+    (pruning,) = [c for c in cli.trainer.callbacks if isinstance(c, MagnitudePruning)]
+    assert pruning.amounts == [0.5] and pruning.prune_epochs == [3]
+    assert sum(isinstance(c, DegreeDistributionMonitor) for c in cli.trainer.callbacks) == 1
+    checkpoints = [c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    assert len(checkpoints) == 1 and checkpoints[0].save_last is True
+
+
+def test_the_console_shows_no_boilerplate(tmp_path):
+    result = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "mlp_mnist_quick.yaml"),
+        "--trainer.fast_dev_run=true",
+        "--data.init_args.data_root",
+        str(tmp_path / "missing"),
+        "--data.init_args.download=false",
+        cwd=tmp_path,
+    )
+    for boilerplate in ("not recommended to provide both", "Tip:", "litlogger", "TPU available"):
+        assert boilerplate not in result.stderr, boilerplate
