@@ -42,6 +42,7 @@ from pl_powerlaw.analysis import (
 )
 from pl_powerlaw.atomic import staged_folder
 from pl_powerlaw.checkpoints import CheckpointError, load_net
+from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.masked import masked_modules
 from pl_powerlaw.pruning import check_fraction, hidden_layers, layer_fractions, prune_layers
 
@@ -49,7 +50,7 @@ EVENT = "analyze"
 Log = Callable[[str], None]
 
 
-class AnalyzeError(ValueError):
+class AnalyzeError(InputError):
     """Bad input to ``analyze``: reported as one line on stderr with exit code 2."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.masked import masked_modules
 
 PREFIX = "net."
@@ -35,7 +37,7 @@ CONFIG_NAME = "config.yaml"
 MAX_LISTED = 5
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit the net (one-line message)."""
 
 
@@ -55,18 +57,50 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         >>> read_checkpoint("lightning_logs/version_0/checkpoints/last.ckpt")  # doctest: +SKIP
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"Expected a checkpoint file but {str(path)!r} is a folder")
     if not path.is_file():
         raise CheckpointError(f"Checkpoint file not found: {str(path)!r}")
     mmap = zipfile.is_zipfile(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not mmap and not head.startswith(PICKLE_MAGIC):
+        raise CheckpointError(
+            f"Cannot read {str(path)!r} as a torch checkpoint: expected a zip archive or a pickle "
+            f"written by torch.save but got {path.stat().st_size} bytes beginning {head!r}"
+        )
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles before it refuses them
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises many types for a corrupt or foreign file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(
-            f"Cannot read {str(path)!r} as a torch checkpoint: {reason}"
-        ) from None
+        raise CheckpointError(_unreadable(path, error)) from None
+
+
+PICKLE_MAGIC = b"\x80"  # pickle protocol 2+ (torch.save's legacy format)
+_UNSUPPORTED = re.compile(r"Unsupported (global|operand)[: ]+(?:GLOBAL )?([^\s,]+)")
+
+
+def _unreadable(path: Path, error: BaseException) -> str:
+    """One line on why torch could not read ``path`` (never torch's advice to drop weights_only)."""
+    text = " ".join(str(error).split())
+    match = _UNSUPPORTED.search(text)
+    if match and match.group(1) == "global":
+        return (
+            f"Cannot read {str(path)!r} as a torch checkpoint: expected tensors and plain Python "
+            f"values but it holds the object {match.group(2)}, refused because loading it would "
+            "run code from the file"
+        )
+    if match:
+        detail = f"unknown pickle operand {match.group(2)}"
+    elif "weights_only" in text or not text:
+        detail = type(error).__name__
+    else:
+        detail = text[:200]
+    return (
+        f"Cannot read {str(path)!r} as a torch checkpoint: expected a file written by torch.save "
+        f"but it is damaged or of another kind ({detail})"
+    )
 
 
 def extract_state_dict(obj: Any) -> tuple[dict[str, Tensor], bool]:
@@ -175,6 +209,48 @@ def net_from_class_path(class_path: str, init_args: Mapping[str, Any] | None = N
         raise CheckpointError(f"Cannot build {class_path} from the saved config: {error}") from None
 
 
+MASK_SUFFIX = "weight_mask"
+OWNER_SUFFIX = "weight_owner"
+
+
+def check_masks(state_dict: Mapping[str, Tensor]) -> None:
+    """Refuse masks that are not exactly 0/1 and task owners outside [-1, 127].
+
+    A damaged file (a flipped byte) can turn a mask entry into -4.0 and still load; the net would
+    then compute with a scaled weight and every degree would be wrong, so this is checked on every
+    load.
+
+    Raises:
+        CheckpointError: naming the tensor, the first bad entry and its value.
+
+    Example:
+        >>> check_masks({"fc.weight_mask": torch.tensor([1.0, -4.0])})
+        Traceback (most recent call last):
+        ...
+        pl_powerlaw.checkpoints.CheckpointError: Expected `fc.weight_mask` to hold only 0 and 1 but entry 1 is -4.0: the checkpoint is damaged
+    """
+    from pl_powerlaw.nn.task_masked import FREE, MAX_TASKS
+
+    for key, value in state_dict.items():
+        if not torch.is_tensor(value) or value.is_meta:
+            continue
+        if key.endswith(MASK_SUFFIX):
+            bad = (value != 0) & (value != 1)
+            what = "only 0 and 1"
+        elif key.endswith(OWNER_SUFFIX):
+            bad = (value < FREE) | (value >= MAX_TASKS)
+            what = f"task owners in [{FREE}, {MAX_TASKS - 1}]"
+        else:
+            continue
+        if bool(bad.any()):
+            index = int(bad.reshape(-1).nonzero()[0, 0])
+            entry = value.reshape(-1)[index].item()
+            raise CheckpointError(
+                f"Expected `{key}` to hold {what} but entry {index} is {entry}: the checkpoint "
+                "is damaged"
+            )
+
+
 def _listed(keys: list[str]) -> str:
     more = f" (+{len(keys) - MAX_LISTED} more)" if len(keys) > MAX_LISTED else ""
     return ", ".join(keys[:MAX_LISTED]) + more
@@ -255,6 +331,7 @@ def load_weights(
         CheckpointError: keys or shapes do not match (the first ones are listed).
     """
     check_state_dict(net, state_dict, net_name)
+    check_masks(state_dict)
     full = complete_masks(net, state_dict)
     on_meta = any(t.is_meta for t in net.state_dict().values())
     try:

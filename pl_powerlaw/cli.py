@@ -23,14 +23,20 @@ things are ours:
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+from jsonargparse import ArgumentError
 from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from pl_powerlaw.callbacks.phases import check_schedule_fits
+from pl_powerlaw.checkpoints import check_masks, extract_state_dict, read_checkpoint
+from pl_powerlaw.errors import DEBUG_ENV, InputError
 
 PROG = "python -m pl_powerlaw"
 EXTENDS = "extends"
@@ -62,7 +68,7 @@ def quiet_console() -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file that cannot be composed (a missing base, a cycle, a bad ``extends``)."""
 
 
@@ -90,8 +96,11 @@ def config_chain(path: str | Path, seen: tuple[Path, ...] = ()) -> list[Path]:
         return [path]  # LightningCLI reports a missing file itself, with its name
     try:
         content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        return [path]  # LightningCLI reports the YAML error with the file's name
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"Cannot parse the config file {path}{where}: {problem}") from None
     bases = content.get(EXTENDS) if isinstance(content, dict) else None
     if bases is None:
         return [path]
@@ -153,6 +162,21 @@ class PowerLawCLI(LightningCLI):
         if init_args is not None and getattr(init_args, "save_dir", None) == FOLLOW_ROOT_DIR:
             init_args.save_dir = config.get("trainer.default_root_dir") or "."
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint's hyperparameters here, first of all: check the file
+        # before, so a missing, foreign or damaged checkpoint is one clear line
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if path is not None and str(path) not in ("last", "best", "hpc", "registry"):
+            state, _ = extract_state_dict(read_checkpoint(path))
+            check_masks(state)
+        super()._parse_ckpt_path()
+
+    def before_fit(self) -> None:
+        # before the loggers create their folders: a refused run leaves nothing behind
+        trainer = self.trainer
+        check_schedule_fits(trainer.callbacks, trainer.max_epochs, bool(trainer.fast_dev_run))
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
@@ -169,9 +193,15 @@ class PowerLawCLI(LightningCLI):
 def lightning_main(args: Sequence[str] | None = None, run: bool = True) -> PowerLawCLI:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``).
 
+    ``args`` (None: ``sys.argv``) may name overlay configs (``extends``); they are expanded here.
     With ``run=False`` (no subcommand in ``args``) the trainer, model and data module are built
     and returned in the CLI object without running anything.
+
+    Raises:
+        ConfigError: a config file's ``extends`` cannot be followed.
     """
+    if args is not None:
+        args = expand_configs(args)
     from lightning.pytorch import LightningDataModule, LightningModule
 
     return PowerLawCLI(
@@ -179,7 +209,7 @@ def lightning_main(args: Sequence[str] | None = None, run: bool = True) -> Power
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        parser_kwargs={"parser_mode": "omegaconf"},
+        parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
         trainer_defaults={"logger": TENSORBOARD_LOGGER},
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
@@ -198,12 +228,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(analyze_main(argv[1:]))
     quiet_console()
     try:
-        argv = expand_configs(argv)
-    except ConfigError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        if from_command_line:  # LightningCLI reads sys.argv itself: no "both args" warning
+            sys.argv = [PROG, *expand_configs(argv)]
+            lightning_main()
+        else:
+            lightning_main(argv)
+    except (InputError, FileNotFoundError, ArgumentError) as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        command = f"{PROG} {argv[0]}" if argv and not argv[0].startswith("-") else PROG
+        print(f"{command}: error: {message}", file=sys.stderr)
         sys.exit(2)
-    if from_command_line:  # LightningCLI reads sys.argv itself: no "both args and argv" warning
-        sys.argv = [PROG, *argv]
-        lightning_main()
-    else:
-        lightning_main(argv)

@@ -78,9 +78,9 @@ def test_every_mnist_config_runs_fast_dev_run(config, tmp_path):
 
 def built_cli(*args: str, tmp_path):
     """The CLI's trainer, model and data module for ``args``, built without running."""
-    from pl_powerlaw.cli import expand_configs, lightning_main
+    from pl_powerlaw.cli import lightning_main
 
-    return lightning_main(expand_configs(list(args)), run=False)
+    return lightning_main(list(args), run=False)
 
 
 def test_default_root_dir_decides_where_the_logs_go(tmp_path, monkeypatch):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from pl_powerlaw.errors import InputError
+
 
 @runtime_checkable
 class PhaseSource(Protocol):
@@ -42,3 +44,31 @@ class TaskSchedule(Protocol):
     def pruned_tasks(self) -> list[int]:
         """Tasks whose prune has been made, in order."""
         ...
+
+
+def check_schedule_fits(
+    callbacks: list, max_epochs: int | None, fast_dev_run: bool = False
+) -> None:
+    """Refuse a run that ends before the last phase of a schedule starts (it would be silent).
+
+    Args:
+        callbacks: the trainer's callbacks; every :class:`PhaseSource` among them is checked.
+        max_epochs: the trainer's ``max_epochs`` (None or -1: no limit).
+        fast_dev_run: a smoke run, which is never refused.
+
+    Raises:
+        InputError: naming the callback, its phases and ``max_epochs``.
+    """
+    if fast_dev_run or max_epochs in (None, -1):
+        return
+    for callback in callbacks:
+        if not isinstance(callback, PhaseSource):
+            continue
+        phases = callback.phases()
+        last_epoch, last_phase = phases[-1]
+        if last_epoch >= max_epochs:
+            raise InputError(
+                f"Expected `trainer.max_epochs` > {last_epoch} (where {type(callback).__name__}'s "
+                f"phase {last_phase!r} starts) but got {max_epochs}: the run would end before "
+                f"it; shorten the schedule too (its phases: {phases})"
+            )

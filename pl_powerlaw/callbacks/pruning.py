@@ -21,7 +21,8 @@ from typing_extensions import override
 from pl_powerlaw.atomic import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
 from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
-from pl_powerlaw.callbacks.phases import check_phases
+from pl_powerlaw.callbacks.phases import check_phases, check_schedule_fits
+from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.masked import masked_modules
 from pl_powerlaw.pruning import (
     check_fraction,
@@ -125,12 +126,14 @@ class MagnitudePruning(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         net = self._net(pl_module)
         self._fractions = self._resolve_fractions(net)
+        if stage == "fit":
+            check_schedule_fits([self], trainer.max_epochs, bool(trainer.fast_dev_run))
 
     @staticmethod
     def _net(pl_module: LightningModule) -> nn.Module:
         net = net_of(pl_module)
         if not any(True for _ in masked_modules(net)):
-            raise ValueError(
+            raise InputError(
                 f"Expected a model with masked layers (MaskedLinear/MaskedConv2d) but "
                 f"{type(net).__name__} has none"
             )
@@ -197,6 +200,28 @@ class MagnitudePruning(Callback):
         write_json_atomic(folder / "pruning.json", json.loads(json.dumps(summary)))
 
     # -- checkpoint state --------------------------------------------------------------------
+    @override
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Refuse a checkpoint whose masks keep other counts than this callback's last prune."""
+        state = checkpoint.get("callbacks", {}).get(self.state_key) or {}
+        events, kept = state.get("events_done") or [], state.get("kept") or {}
+        if not events or str(events[-1]) not in kept:
+            return
+        masks = checkpoint.get("state_dict", {})
+        for layer, count in kept[str(events[-1])].items():
+            key = next(
+                (k for k in (f"net.{layer}.weight_mask", f"{layer}.weight_mask") if k in masks),
+                None,
+            )
+            if key is not None and int(masks[key].count_nonzero()) != count:
+                raise InputError(
+                    f"Expected `{key}` to keep {count} weights (MagnitudePruning's prune at epoch "
+                    f"{events[-1]}) but it keeps {int(masks[key].count_nonzero())}: the "
+                    "checkpoint is damaged or its masks were changed"
+                )
+
     @override
     def state_dict(self) -> dict[str, Any]:
         return {

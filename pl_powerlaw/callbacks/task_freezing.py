@@ -36,6 +36,7 @@ from pl_powerlaw.continual import (
     reset_optimizer_state,
     restore_frozen,
 )
+from pl_powerlaw.errors import InputError
 from pl_powerlaw.pruning import check_fraction, clear_optimizer_state, layer_fractions
 
 TASK_KEYS = ("dense_epochs", "retrain_epochs", "amount")
@@ -177,7 +178,7 @@ class TaskFreezing(Callback):
         layers = owned_layers(net)
         heads = getattr(net, "num_tasks", None)
         if heads is not None and heads < self.num_tasks:
-            raise ValueError(
+            raise InputError(
                 f"Expected a net with >= {self.num_tasks} heads (one per task) but got {heads}"
             )
         self._fractions = [
@@ -189,23 +190,23 @@ class TaskFreezing(Callback):
         datamodule = trainer.datamodule
         data_tasks = getattr(datamodule, "num_tasks", None)
         if data_tasks is not None and data_tasks != self.num_tasks:
-            raise ValueError(
+            raise InputError(
                 f"Expected the data module to serve {self.num_tasks} tasks (one per entry of "
                 f"`tasks`) but its `num_tasks` is {data_tasks}"
             )
         if self.num_tasks > 1:
             if not hasattr(datamodule, "set_task"):
-                raise ValueError(
+                raise InputError(
                     f"Expected a data module with `set_task(t)` for {self.num_tasks} tasks but got "
                     f"{type(datamodule).__name__}"
                 )
             if trainer.reload_dataloaders_every_n_epochs != 1:
-                raise ValueError(
+                raise InputError(
                     "Expected `trainer.reload_dataloaders_every_n_epochs` = 1 (the task switches "
                     f"need fresh dataloaders) but got {trainer.reload_dataloaders_every_n_epochs}"
                 )
         if not hasattr(pl_module, "set_task"):
-            raise ValueError(
+            raise InputError(
                 f"Expected a LightningModule with `set_task(t)` (e.g. MultiTaskClassifier) but got "
                 f"{type(pl_module).__name__}"
             )
@@ -215,7 +216,7 @@ class TaskFreezing(Callback):
             and max_epochs not in (None, -1)
             and max_epochs < self.total_epochs
         ):
-            raise ValueError(
+            raise InputError(
                 f"Expected `trainer.max_epochs` >= {self.total_epochs} (the sum of the tasks' "
                 f"epochs) but got {max_epochs}"
             )

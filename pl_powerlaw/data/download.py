@@ -8,6 +8,7 @@ temporary file is deleted and the next mirror is tried.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -19,12 +20,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pl_powerlaw.atomic import atomic_file
-from pl_powerlaw.data.files import CorruptFileError
+from pl_powerlaw.data.files import DATA_ROOT_ENV, CorruptFileError
+from pl_powerlaw.errors import InputError
 
 CHUNK_SIZE = 1 << 16
 
 
-class DownloadError(FileNotFoundError):
+class DownloadError(FileNotFoundError, InputError):
     """Files are missing and none of the mirrors could provide a verified copy.
 
     Attributes:
@@ -45,9 +47,13 @@ def _reason(error: BaseException) -> str:
 
 
 def _fetch(url: str, dest: Path, md5: str, progress: bool, timeout: float) -> None:
-    """Stream ``url`` into ``dest`` atomically; raise when the bytes are short or the md5 differs."""
-    with atomic_file(dest) as tmp:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+    """Stream ``url`` into ``dest`` atomically; raise when the bytes are short or the md5 differs.
+
+    The connection is opened before anything is created on disk, so an unreachable mirror
+    leaves no folder behind.
+    """
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_file(dest) as tmp:
+        with open(tmp, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
             digest = hashlib.md5()
@@ -105,6 +111,7 @@ def download_file(
     dest = Path(dest).absolute()
     if not urls:
         raise ValueError(f"Expected at least one URL for {dest} but got none")
+    created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     attempts = []
     for url in urls:
         try:
@@ -112,6 +119,9 @@ def download_file(
             return dest
         except (OSError, ValueError, http.client.HTTPException) as error:
             attempts.append(f"{url} ({_reason(error)})")
+    for folder in created:  # deepest first: leave no empty folder of ours behind
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     raise DownloadError(f"could not download {dest}; tried: " + "; ".join(attempts), attempts)
 
 
@@ -154,10 +164,11 @@ def ensure_files(
     folder = Path(folder).absolute()
     paths = [folder / name for name in files]
     missing = [path for path in paths if not path.is_file()]
+    where = f"(the data root is `--data.init_args.data_root`, else ${DATA_ROOT_ENV}, else ./data)"
     if missing and not download:
         raise FileNotFoundError(
             f"{what}: missing {', '.join(map(str, missing))}; put the official files there "
-            "or allow downloading (download=True)"
+            f"or allow downloading (download=True) {where}"
         )
     for index, path in enumerate(missing):
         urls = [f"{base.rstrip('/')}/{path.name}" for base in base_urls]
@@ -166,8 +177,8 @@ def ensure_files(
         except DownloadError as error:
             still = ", ".join(str(p) for p in missing[index:])
             raise DownloadError(
-                f"{what}: could not download {path.name}; put the official files at {still}. "
-                f"Tried: {'; '.join(error.attempts)}",
+                f"{what}: could not download {path.name}; put the official files at {still} "
+                f"{where}. Tried: {'; '.join(error.attempts)}",
                 error.attempts,
             ) from None
     return paths

@@ -15,11 +15,13 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from pl_powerlaw.errors import InputError
+
 DATA_ROOT_ENV = "PL_POWERLAW_DATA"
 DEFAULT_DATA_ROOT = "./data"
 
 
-class CorruptFileError(ValueError):
+class CorruptFileError(InputError):
     """A data file exists but its content is wrong (checksum, header, size or counts)."""
 
 

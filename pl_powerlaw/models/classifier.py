@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
+from pl_powerlaw.checkpoints import check_masks
+
 OptimizerCallable = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerCallable = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
@@ -102,6 +104,10 @@ class ImageClassifier(LightningModule):
     def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(x).argmax(dim=1)
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_masks(checkpoint.get("state_dict", {}))  # a damaged file must not load silently
 
     @override
     def configure_optimizers(self):
