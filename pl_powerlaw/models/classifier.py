@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
-from pl_powerlaw.checkpoints import check_masks
+from pl_powerlaw.checkpoints import RNG_KEY, check_masks, rng_state, set_rng_state
 
 OptimizerCallable = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerCallable = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
@@ -106,8 +106,14 @@ class ImageClassifier(LightningModule):
         return self(x).argmax(dim=1)
 
     @override
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[RNG_KEY] = rng_state()  # dropout's stream: a resumed run is bit-identical
+
+    @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_masks(checkpoint.get("state_dict", {}))  # a damaged file must not load silently
+        if RNG_KEY in checkpoint:
+            set_rng_state(checkpoint[RNG_KEY])
 
     @override
     def configure_optimizers(self):
