@@ -11,6 +11,8 @@ tests). It writes into ``--out``:
 * ``tensorboard/``: the same figures, ``powerlaw/<layer>/<key>`` scalars and degree histograms.
 
 Nothing is written until every stage has succeeded; files then move into ``--out`` by rename.
+Without ``--out`` each run gets a new folder ``analysis/<checkpoint name>/version_N``, so results
+of two checkpoints with the same file name never mix.
 Bad input is one line on stderr and exit code 2. This module only wires: options are parsed by
 jsonargparse (so ``--help``, ``--print_config`` and ``--config FILE.yaml`` work as for ``fit``).
 
@@ -109,7 +111,9 @@ def build_parser() -> ArgumentParser:
         "--n-jobs", type=int, default=1, help="bootstrap worker processes (same p-values)"
     )
     parser.add_argument(
-        "--out", type=str | None, help="output folder (default: analysis/<checkpoint name>)"
+        "--out",
+        type=str | None,
+        help="output folder (default: a new analysis/<checkpoint name>/version_N)",
     )
     parser.add_argument("--input-shape", type=str | None, help="C,H,W: override the input shape")
     return parser
@@ -158,7 +162,7 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
     )
     return AnalyzeOptions(
         checkpoint=checkpoint,
-        out=Path(args.out) if args.out else Path("analysis") / checkpoint.stem,
+        out=Path(args.out) if args.out else next_version(Path("analysis") / checkpoint.stem),
         net=args.net,
         prune=prune,
         preset=args.preset,
@@ -166,6 +170,14 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
         input_shape=_input_shape(args.input_shape),
         fit=fit,
     )
+
+
+def next_version(folder: Path) -> Path:
+    """``folder/version_N`` with the first N not taken, so a default output never overwrites."""
+    n = 0
+    while (folder / f"version_{n}").exists():
+        n += 1
+    return folder / f"version_{n}"
 
 
 def prune_net(

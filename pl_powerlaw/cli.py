@@ -139,6 +139,24 @@ def expand_configs(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def run_folder_of(ckpt_path: str | None) -> tuple[Path, str, int] | None:
+    """``(save_dir, name, version)`` of a checkpoint inside ``<save_dir>/<name>/version_N/checkpoints/``.
+
+    Example:
+        >>> run_folder_of("runs/lightning_logs/version_3/checkpoints/last.ckpt")
+        (PosixPath('runs'), 'lightning_logs', 3)
+    """
+    if ckpt_path is None or str(ckpt_path) in ("last", "best", "hpc", "registry"):
+        return None
+    path = Path(ckpt_path)
+    if len(path.parents) < 4 or path.parent.name != "checkpoints":
+        return None
+    version = path.parents[1].name
+    if not version.startswith("version_") or not version[len("version_") :].isdigit():
+        return None
+    return path.parents[3], path.parents[2].name, int(version[len("version_") :])
+
+
 class PowerLawCLI(LightningCLI):
     """LightningCLI with named callback slots, config overlays and one root folder."""
 
@@ -159,8 +177,14 @@ class PowerLawCLI(LightningCLI):
         if isinstance(logger, list) or logger is None or isinstance(logger, bool):
             return
         init_args = getattr(logger, "init_args", None)
-        if init_args is not None and getattr(init_args, "save_dir", None) == FOLLOW_ROOT_DIR:
+        if init_args is None:
+            return
+        if getattr(init_args, "save_dir", None) == FOLLOW_ROOT_DIR:
             init_args.save_dir = config.get("trainer.default_root_dir") or "."
+        run = run_folder_of(config.get("ckpt_path")) if self.subcommand == "fit" else None
+        if run is not None and getattr(init_args, "version", None) is None:
+            # a resumed run continues in its own folder: one run, one place for its records
+            init_args.save_dir, init_args.name, init_args.version = str(run[0]), run[1], run[2]
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyperparameters here, first of all: check the file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
 from conftest import CONFIGS, real_data_root, run_cli
 
@@ -135,3 +136,39 @@ def test_the_console_shows_no_boilerplate(tmp_path):
     )
     for boilerplate in ("not recommended to provide both", "Tip:", "litlogger", "TPU available"):
         assert boilerplate not in result.stderr, boilerplate
+
+
+def test_a_resumed_run_continues_in_its_own_folder(tmp_path):
+    from data_helpers import make_fake_mnist
+
+    root = tmp_path / "data"
+    make_fake_mnist(root, n_train=60, n_test=20)
+    fake = [
+        f"--data.init_args.data_root={root}",
+        "--data.init_args.check_md5=false",
+        "--data.init_args.val_size=20",
+        "--data.init_args.cache=false",
+        "--data.init_args.batch_size=20",
+        "--degrees.init_args.n_boot=0",
+        "--trainer.enable_progress_bar=false",
+        "--pruning.init_args.prune_epochs=[1]",
+    ]
+    config = str(CONFIGS / "mlp_mnist_quick.yaml")
+    first = run_cli("fit", "--config", config, "--trainer.max_epochs=2", *fake, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "lightning_logs" / "version_0"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    second = run_cli(
+        "fit",
+        "--config",
+        config,
+        "--trainer.max_epochs=3",
+        f"--ckpt_path={ckpt}",
+        *fake,
+        cwd=tmp_path,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "lightning_logs").iterdir()] == ["version_0"]
+    assert len(list(run.glob("events.out.tfevents.*"))) == 2  # both parts of the run, one folder
+    assert (run / "degrees" / "fit_end.json").exists()
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2

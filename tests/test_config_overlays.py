@@ -2,8 +2,10 @@
 
 Reference: ``tests/data/effective_configs/<name>.yaml`` is ``--print_config`` of each experiment as
 it was when every config was a full copy (commit e75cd4c). The overlays (``extends``) and the named
-callback slots must give the same values; the only intended change is the logger's ``save_dir``,
-which now follows ``trainer.default_root_dir`` (``''``) instead of being fixed to ``.``.
+callback slots must give the same values. Two changes are intended: the logger's ``save_dir`` now
+follows ``trainer.default_root_dir`` (``''``) instead of being fixed to ``.``, and the checkpoint
+keeps one ``last.ckpt`` per run folder (``enable_version_counter: false``), since a resumed run now
+continues in its own folder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from pl_powerlaw.cli import CALLBACK_SLOTS, ConfigError, config_chain, main
 pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI.s args parameter")
 GOLDEN = Path(__file__).parent / "data" / "effective_configs"
 NAMES = sorted(path.stem for path in GOLDEN.glob("*.yaml"))
-INTENDED = {("trainer", "logger", "init_args", "save_dir"): (".", "")}
+INTENDED = {
+    ("trainer", "logger", "init_args", "save_dir"): (".", ""),
+    ("callbacks", "ModelCheckpoint", "init_args", "enable_version_counter"): (True, False),
+}
 
 
 def effective_config(name: str, capsys: pytest.CaptureFixture) -> dict:
