@@ -238,7 +238,8 @@ def check_masks(state_dict: Mapping[str, Tensor]) -> None:
             bad = (value != 0) & (value != 1)
             what = "only 0 and 1"
         elif key.endswith(OWNER_SUFFIX):
-            bad = (value < FREE) | (value >= MAX_TASKS)
+            wide = value.long()  # int8 owners: 128 does not fit their type
+            bad = (wide < FREE) | (wide >= MAX_TASKS)
             what = f"task owners in [{FREE}, {MAX_TASKS - 1}]"
         else:
             continue

@@ -146,3 +146,14 @@ def test_analyze_says_what_a_file_is_not(make, words, tmp_path):
     before = files_in(tmp_path)
     result = run_cli("analyze", str(target), "--net", "mlp", "--out", "out", cwd=tmp_path)
     assert_clean_failure(result, tmp_path, before, "analyze: error:", *words)
+
+
+def test_check_masks_accepts_every_valid_owner_and_refuses_the_rest():
+    from pl_powerlaw.checkpoints import CheckpointError, check_masks
+
+    owners = torch.tensor([-1, 0, 1, 127], dtype=torch.int8)  # free and the first/last tasks
+    check_masks({"net.fc1.weight_owner": owners, "net.fc1.weight_mask": torch.tensor([0.0, 1.0])})
+    with pytest.raises(CheckpointError, match=r"`net.fc1.weight_owner` .* entry 1 is -2"):
+        check_masks({"net.fc1.weight_owner": torch.tensor([0, -2], dtype=torch.int8)})
+    with pytest.raises(CheckpointError, match=r"`fc.weight_mask` .* entry 0 is 0.5"):
+        check_masks({"fc.weight_mask": torch.tensor([0.5, 1.0])})

@@ -224,3 +224,11 @@ def test_real_mnist_downloads_from_a_local_mirror(tmp_path):
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
         name for pair in MNIST_NAMES.values() for name in pair
     )
+
+
+def test_the_cache_is_never_written_next_to_the_data(tmp_path, monkeypatch):
+    folder = make_fake_mnist(tmp_path / "root", n_train=100, n_test=30)  # a writable data folder
+    monkeypatch.setenv("PL_POWERLAW_CACHE", str(tmp_path / "cache_home"))
+    fake_module(tmp_path / "root", cache_dir=None).setup("fit")
+    assert len(list((tmp_path / "cache_home" / "mnist").glob("decoded-*.pt"))) == 1
+    assert not list(folder.glob("decoded-*"))

@@ -4,16 +4,28 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_helpers import TinyData, TinyMLP
 
 from pl_powerlaw.callbacks import MagnitudePruning
+from pl_powerlaw.errors import InputError
 from pl_powerlaw.models.classifier import ImageClassifier
 
 
 def sgd_with_decay(params):
     return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3, nesterov=True)
+
+
+class StopAfterEpoch(Callback):
+    """Stop training at the end of epoch ``epoch``: an interrupted run."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
 
 
 def make_model(seed: int = 0) -> ImageClassifier:
@@ -33,8 +45,10 @@ def test_kept_counts_output_and_biases(tiny_trainer_kwargs):
     pruning = MagnitudePruning(
         prune_epochs=[1], amount={"fc1": 0.75, "fc2": 0.5}, test_accuracy=False
     )
-    Trainer(max_epochs=1, callbacks=[pruning], **tiny_trainer_kwargs).fit(model, TinyData())
-    assert masks(model)["fc1"].sum() == 192  # nothing pruned yet: epoch 1 never started
+    # A run that ends before its prune epoch used to finish dense-only without a word: refused.
+    with pytest.raises(InputError, match=r"max_epochs` > 1 .*retrain1.* but got 1"):
+        Trainer(max_epochs=1, callbacks=[pruning], **tiny_trainer_kwargs).fit(model, TinyData())
+    assert masks(model)["fc1"].sum() == 192  # nothing pruned, nothing trained
     model = make_model()
     pruning = MagnitudePruning(prune_epochs=[1], amount=0.75, test_accuracy=False)
     trainer = Trainer(max_epochs=2, callbacks=[pruning], **tiny_trainer_kwargs)
@@ -78,9 +92,9 @@ def test_resume_in_the_middle_of_retraining(tiny_trainer_kwargs, tmp_path):
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "part", save_top_k=-1, every_n_epochs=1)
     first = make_model()
-    Trainer(max_epochs=3, callbacks=[MagnitudePruning(**schedule), checkpoint], **kwargs).fit(
-        first, TinyData()
-    )
+    interrupt = StopAfterEpoch(2)  # the run is cut off after epoch 2 of 5
+    callbacks = [MagnitudePruning(**schedule), checkpoint, interrupt]
+    Trainer(max_epochs=5, callbacks=callbacks, **kwargs).fit(first, TinyData())
     ckpt = sorted(Path(tmp_path / "part").glob("epoch=1-*.ckpt"))[0]  # after epoch 1 (retrain1)
     resumed = make_model(seed=1)  # different init: everything must come from the checkpoint
     pruning = MagnitudePruning(**schedule)

@@ -9,15 +9,15 @@ Split (Lasagne's ``examples/mnist.py``): the first 50,000 training images train,
 validate, and the 10,000 test images test. Pixels are scaled to [0, 1] (float32).
 
 The decoded uint8 tensors are cached in one ``decoded-<key>.pt`` file whose key is derived from
-the md5 of the four files, next to the data when that folder is writable, else under
-``$XDG_CACHE_HOME/pl_powerlaw`` (``~/.cache/pl_powerlaw``); a second load memory-maps it.
+the md5 of the four files, in a cache folder, never next to the user's data: ``cache_dir`` if
+given, else ``$PL_POWERLAW_CACHE``, else ``$XDG_CACHE_HOME/pl_powerlaw`` (``~/.cache/pl_powerlaw``);
+a second load memory-maps it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -68,16 +68,21 @@ OFFICIAL_SIZES = {"train": 60_000, "test": 10_000}
 CACHE_VERSION = 1
 
 
-def default_cache_dir(folder: Path) -> Path:
-    """``folder`` when it is writable, else ``$XDG_CACHE_HOME/pl_powerlaw/<folder name>``.
+CACHE_ENV = "PL_POWERLAW_CACHE"
 
-    A folder counts as writable when its owner-write permission bit is set and the process may
-    write there, so a folder made read-only on purpose is left alone even by root.
+
+def default_cache_dir(folder: Path) -> Path:
+    """The cache folder of a data folder: ``$PL_POWERLAW_CACHE/<folder name>``, else
+    ``$XDG_CACHE_HOME/pl_powerlaw/<folder name>`` (``~/.cache/...``); never the data folder itself.
+
+    The cache file's name holds the md5 of the data files, so two data sets with the same folder
+    name never share a cache file.
     """
-    if folder.is_dir() and folder.stat().st_mode & stat.S_IWUSR and os.access(folder, os.W_OK):
-        return folder
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pl_powerlaw" / folder.name
+    base = os.environ.get(CACHE_ENV)
+    if base:
+        return Path(base) / folder.name
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return xdg / "pl_powerlaw" / folder.name
 
 
 def _decode(folder: Path, check_counts: bool) -> dict[str, Tensor]:
