@@ -10,8 +10,11 @@ Measured in one run, r = 4:
   the same grid (for each xmax candidate ``powerlaw.Fit(d, discrete=True, xmin=(lo, hi),
   xmax=xmax)``, keeping the smallest KS distance); target: at least 100x faster;
 * a 1000-replicate bootstrap p-value (``n_boot=1000``), in this process and with 2 worker
-  processes; target: at most 5 s on 2 cores. ``powerlaw`` has no bootstrap: its figure is 1000
-  times its search.
+  processes; targets: in one process at most 100 times one full search on the same layer (the
+  ratio is measured in this run, so machine speed and load cancel), and at most 5 s on 2 cores.
+  ``powerlaw`` has no bootstrap: its figure is 1000 times its search.
+
+The script exits with status 1 when a target is missed.
 
     python benchmarks/fit_speed.py [--n-boot 1000] [--repeats 20] [--powerlaw-repeats 2]
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 import warnings
 
@@ -29,6 +33,7 @@ import numpy as np
 from pl_powerlaw.fitting import fit_truncated_power_law
 
 R = 4
+BOOT_SEARCHES = 100  # target: the bootstrap in at most this many full searches' time
 
 
 def pruned_fc_layer(n: int = 1024, seed: int = 0) -> np.ndarray:
@@ -69,7 +74,7 @@ def timed(func, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=20, help="timed runs of our search")
@@ -116,13 +121,21 @@ def main() -> None:
     for name, mine, other in rows:
         ratio = other / mine if mine > 0 else math.nan
         print(f"{name:<46} {mine:>10.4f} {other:>13.2f} {ratio:>8.0f}x")
+    ratio = boot[1] / ours
     print()
-    print(f"target: search >= 100x faster: {'met' if theirs / ours >= 100 else 'NOT met'}")
-    met = min(boot.values()) <= 5.0
-    print(
-        f"target: {args.n_boot}-replicate bootstrap <= 5 s on 2 cores: {'met' if met else 'NOT met'}"
-    )
+    print(f"bootstrap / one full search, same layer, one process: {ratio:.1f}")
+    targets = [
+        ("search >= 100x faster than powerlaw", math.isnan(theirs) or theirs / ours >= 100),
+        (
+            f"{args.n_boot}-replicate bootstrap <= {BOOT_SEARCHES} full searches",
+            ratio <= BOOT_SEARCHES,
+        ),
+        (f"{args.n_boot}-replicate bootstrap <= 5 s on 2 cores", min(boot.values()) <= 5.0),
+    ]
+    for name, met in targets:
+        print(f"target: {name}: {'met' if met else 'NOT met'}")
+    return 0 if all(met for _, met in targets) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -56,3 +56,64 @@ def test_fixed_bounds_are_kept_in_the_replicates():
     fit = fit_truncated_power_law(x, xmin=1, xmax=100, n_boot=30)
     assert (fit.xmin, fit.xmax) == (1, 100)
     assert 0.0 <= fit.p_value <= 1.0 and fit.n_boot_valid == 30
+
+
+def _hub_layer():
+    """A binomial bulk with power-law hubs (a pruned fc layer's shape)."""
+    bulk = np.random.default_rng(3).binomial(300, 0.1, 500)
+    hubs = np.floor(10 * (1 - np.random.default_rng(4).random(200)) ** (-1 / 1.5)).astype(int)
+    return np.concatenate([bulk, hubs])
+
+
+def _exhaustive(monkeypatch):
+    from pl_powerlaw.fitting import bootstrap
+
+    monkeypatch.setattr(bootstrap._Probing, "observed", property(lambda self: None))
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.random.default_rng(2).binomial(1024, 0.1, 1024),  # p near 0: most replicates resolve
+        _hub_layer(),  # p ~ 0.1: some resolve
+        sample_tpl(600, 1.4, 1, 200, rng=6),  # p spread over (0, 1)
+        np.concatenate([sample_tpl(500, 2.0, 3, 80, rng=7), [1, 1, 2, 500, 900]]),
+    ],
+)
+def test_early_resolution_gives_the_exhaustive_p_value(x, monkeypatch):
+    fast = fit_truncated_power_law(x, n_boot=60, seed=11)
+    _exhaustive(monkeypatch)
+    slow = fit_truncated_power_law(x, n_boot=60, seed=11)
+    assert fast.p_value == slow.p_value and fast.n_boot_valid == slow.n_boot_valid
+
+
+def test_probed_replicates_are_on_the_same_side_of_the_observed_distance():
+    from pl_powerlaw.fitting.bootstrap import _Guess, _replicate_ks
+    from pl_powerlaw.fitting.search import Dataset, SearchSettings, search
+
+    x = _hub_layer()
+    settings = SearchSettings(4.0, 10, 5, True)
+    (best,) = search([Dataset.from_values(x)], settings, keep=True)
+    sampler = TPLSampler(best.alpha, int(best.xmin), int(best.xmax))
+    outside = x[(x < best.xmin) | (x > best.xmax)]
+    q = best.n_tail / x.size
+    samples = _synthetic(np.random.default_rng(9), sampler, outside, x.size, q, 25)
+    guess = _Guess(best.table, best.alpha)
+    probed, resolved = _replicate_ks(samples, settings, guess, (best.ks, best.xmin, best.xmax))
+    full, none = _replicate_ks(samples, settings, guess, None)
+    assert none == 0 and 0 < resolved < 25  # both branches are exercised
+    assert np.array_equal(probed >= best.ks, full >= best.ks)
+    assert np.all(probed >= full - 1e-12)  # a probe distance bounds the best one from above
+    kept = probed >= best.ks  # not resolved: the exhaustive search's own distance
+    assert np.allclose(probed[kept], full[kept], rtol=0, atol=1e-14)
+
+
+def test_a_chunk_without_any_probe_pair_goes_to_the_full_search():
+    """Regression: probing a chunk in which no replicate has a probe pair raised ValueError."""
+    from pl_powerlaw.fitting.bootstrap import _Guess, _replicate_ks
+    from pl_powerlaw.fitting.search import SearchSettings
+
+    samples = [np.full(30, 4), np.full(30, 7)]  # one distinct value each: no pair at all
+    settings = SearchSettings(4.0, 10, 5, True)
+    ks, resolved = _replicate_ks(samples, settings, _Guess(None, 1.5), (0.5, 4.0, 7.0))
+    assert resolved == 0 and np.isnan(ks).all()

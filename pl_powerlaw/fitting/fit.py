@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pl_powerlaw.fitting.bootstrap import bootstrap_p_value
+from pl_powerlaw.fitting.checks import check_data
 from pl_powerlaw.fitting.ks import ks_distances
 from pl_powerlaw.fitting.mle import solve_alpha
 from pl_powerlaw.fitting.result import TPLFit
@@ -34,27 +35,6 @@ def _check_bound(name: str, value: Any, discrete: bool) -> float | None:
         kind = "a positive integer" if discrete else "a positive finite number"
         raise ValueError(f"Expected `{name}` to be None or {kind} but got {value!r}")
     return float(value)
-
-
-def _check_data(x: Any, discrete: bool) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise ValueError(f"Expected `x` to be 1-D but got shape {arr.shape}")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"Expected `x` to hold numbers but got dtype {arr.dtype}")
-    arr = arr.astype(float)
-    checks = (
-        (~np.isfinite(arr), "finite values"),
-        (arr < 0, "non-negative values"),
-        (arr != np.floor(arr) if discrete else np.zeros(arr.shape, bool), "integers (discrete)"),
-    )
-    for bad, expected in checks:
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"Expected `x` to hold {expected} but got {float(arr[k])!r} at index {k}"
-            )
-    return arr
 
 
 def fit_truncated_power_law(
@@ -147,7 +127,7 @@ def fit_truncated_power_law(
     xmax_f = _check_bound("xmax", xmax, discrete)
     if xmin_f is not None and xmax_f is not None and xmin_f >= xmax_f:
         raise ValueError(f"Expected `xmin` < `xmax` but got xmin={xmin}, xmax={xmax}")
-    arr = _check_data(x, bool(discrete))
+    arr = check_data(x, bool(discrete))
     positive = arr[arr > 0]
     settings = SearchSettings(float(r), min_tail, min_distinct, bool(discrete), xmin_f, xmax_f)
     common = {

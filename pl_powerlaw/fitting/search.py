@@ -134,8 +134,19 @@ def _data_reason(data: Dataset, settings: SearchSettings) -> str:
     return ""
 
 
-def candidate_pairs(data: Dataset, settings: SearchSettings) -> Pairs | str:
-    """All valid (xmin, xmax) candidate pairs of ``data``, or the reason why there are none."""
+def _nearest(index: np.ndarray, values: np.ndarray, target: float, k: int):
+    pick = np.sort(np.argsort(np.abs(values - target), kind="stable")[:k])
+    return index[pick], values[pick]
+
+
+def candidate_pairs(
+    data: Dataset, settings: SearchSettings, near: tuple[float, float, int] | None = None
+) -> Pairs | str:
+    """All valid (xmin, xmax) candidate pairs of ``data``, or the reason why there are none.
+
+    With ``near = (xmin, xmax, k)``, only the pairs of the k xmin candidates nearest xmin and the
+    k xmax candidates nearest xmax (the same numbers as in the full set).
+    """
     if settings.xmin is not None and settings.xmax is not None:  # a fixed range: say what it holds
         reason = _range_reason(data, settings.xmin, settings.xmax, settings)
     else:
@@ -159,6 +170,9 @@ def candidate_pairs(data: Dataset, settings: SearchSettings) -> Pairs | str:
     else:
         j_cand = np.array([np.searchsorted(v, settings.xmax, side="right") - 1])
         hi_cand = np.array([float(settings.xmax)])
+    if near is not None:
+        i_cand, lo_cand = _nearest(i_cand, lo_cand, near[0], near[2])
+        j_cand, hi_cand = _nearest(j_cand, hi_cand, near[1], near[2])
     ii, jj = np.meshgrid(np.arange(i_cand.size), np.arange(j_cand.size), indexing="ij")
     ii, jj = ii.ravel(), jj.ravel()
     i, j = i_cand[ii], j_cand[jj]
@@ -278,3 +292,46 @@ def search(
             )
         )
     return results
+
+
+def pair_distances(
+    items: Sequence[tuple[Dataset, Pairs, np.ndarray]], settings: SearchSettings, guess: Guess
+) -> list[np.ndarray]:
+    """Exact KS distances of chosen candidate pairs of several datasets (one solve for all).
+
+    Args:
+        items: per dataset, its candidate pairs and the indices (ascending) of those to evaluate.
+        settings: search settings.
+        guess: starting exponents as a function of (xmin, xmax).
+
+    Returns:
+        Per item, the distances of its chosen pairs (inf where the solve is unusable), the same
+        numbers :func:`search` computes for those pairs.
+    """
+    if not items:
+        return []
+    lo = np.concatenate([p.lo[k] for _, p, k in items])
+    hi = np.concatenate([p.hi[k] for _, p, k in items])
+    y_lo = np.concatenate([p.y_lo[k] for _, p, k in items])
+    y_hi = np.concatenate([p.y_hi[k] for _, p, k in items])
+    sol = solve_alpha(lo, hi, y_lo, y_hi, settings.discrete, guess(lo, hi))
+    out, offset = [], 0
+    for data, pairs, k in items:
+        sl = slice(offset, offset + k.size)
+        offset += k.size
+        alpha = sol.alpha[sl]
+        ks = ks_distances(
+            data.values,
+            data.counts,
+            pairs.lo[k],
+            pairs.hi[k],
+            pairs.i[k],
+            pairs.j[k],
+            alpha,
+            sol.log_m[sl],
+            np.exp(sol.log_s0[sl]),
+            settings.discrete,
+        )
+        usable = np.isfinite(ks) & np.isfinite(alpha) & sol.converged[sl]
+        out.append(np.where(usable, ks, np.inf))
+    return out
