@@ -111,6 +111,12 @@ def build_parser() -> ArgumentParser:
         "--n-jobs", type=int, default=1, help="bootstrap worker processes (same p-values)"
     )
     parser.add_argument(
+        "--null",
+        type=int,
+        default=20,
+        help="random-pruning draws to compare with (same kept counts; 0: no null)",
+    )
+    parser.add_argument(
         "--out",
         type=str | None,
         help="output folder (default: a new analysis/<checkpoint name>/version_N)",
@@ -159,6 +165,8 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
         compare=bool(args.compare),
         n_jobs=_int_at_least(args.n_jobs, 1, "--n-jobs"),
         progress=args.n_boot > 0,
+        null_draws=_int_at_least(args.null, 0, "--null"),
+        null_seed=args.seed,
     )
     return AnalyzeOptions(
         checkpoint=checkpoint,

@@ -229,3 +229,31 @@ def clear_optimizer_state(optimizer: torch.optim.Optimizer, net: nn.Module) -> N
         for value in state.values():
             if torch.is_tensor(value) and value.shape == layer.weight.shape:
                 value.mul_(layer.weight_mask.to(value.dtype))
+
+
+@torch.no_grad()
+def random_kept(kept: Mapping[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
+    """Random pruning with the same kept count per layer: the null model of magnitude pruning.
+
+    Args:
+        kept: ``{layer: weight-shaped tensor}`` of the kept entries (non-zero = kept).
+        generator: a CPU generator; the draws depend only on its state and the shapes and counts.
+
+    Returns:
+        ``{layer: bool tensor}`` with exactly as many True entries per layer as ``kept``, at
+        positions drawn uniformly at random without replacement, on ``kept``'s devices.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> mask = random_kept({"fc": torch.tensor([[1, 0, 0], [1, 1, 0]])}, g)["fc"]
+        >>> int(mask.sum()), mask.shape
+        (3, torch.Size([2, 3]))
+    """
+    out = {}
+    for name, entries in kept.items():
+        n, k = entries.numel(), int(torch.count_nonzero(entries))
+        chosen = torch.randperm(n, generator=generator)[:k]
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[chosen] = True
+        out[name] = mask.reshape(entries.shape).to(entries.device)
+    return out

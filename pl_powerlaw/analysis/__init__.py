@@ -12,10 +12,17 @@ from pl_powerlaw.analysis.degrees import (
     LayerReport,
     analyze_net,
     fit_layers,
+    random_pruning_degrees,
     to_numpy,
 )
 from pl_powerlaw.analysis.publish import publish
-from pl_powerlaw.analysis.records import FIT_SCALARS, degrees_record, fit_scalars, summary_table
+from pl_powerlaw.analysis.records import (
+    FIT_SCALARS,
+    degrees_record,
+    fit_scalars,
+    markdown_table,
+    summary_table,
+)
 
 __all__ = [
     "FIT_SCALARS",
@@ -25,7 +32,9 @@ __all__ = [
     "analyze_net",
     "degrees_record",
     "fit_layers",
+    "random_pruning_degrees",
     "fit_scalars",
+    "markdown_table",
     "publish",
     "summary_table",
     "to_numpy",

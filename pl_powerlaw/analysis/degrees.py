@@ -11,7 +11,7 @@ Example:
     >>> import torch
     >>> from pl_powerlaw.nn import MaskedLinear
     >>> net = torch.nn.Sequential(MaskedLinear(30, 20), MaskedLinear(20, 2))
-    >>> report = analyze_net(net, "fit_end", options=FitOptions(compare=False))
+    >>> report = analyze_net(net, "fit_end", FitOptions(compare=False), input_shape=(30,))
     >>> [layer.name for layer in report.layers], report.layers[0].n_nodes
     (['input', '0'], 30)
 """
@@ -27,13 +27,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from pl_powerlaw.connectivity import node_degrees
+from pl_powerlaw.connectivity import graph_degrees, kept_entries, trace_graph
 from pl_powerlaw.fitting import (
     LikelihoodRatioTest,
+    NullComparison,
     TPLFit,
+    Verdict,
     compare_alternatives,
+    compare_to_null,
     fit_truncated_power_law,
+    layer_verdict,
 )
+from pl_powerlaw.pruning import random_kept
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class FitOptions:
         compare: also test each fit against a pure power law, an exponential and a log-normal.
         n_jobs: worker processes of the bootstrap (the p-values do not depend on it).
         progress: show a progress bar over the bootstrap replicates.
+        null_draws: random-pruning draws of the null model (the same kept count per layer,
+            positions uniformly at random), each measured and compared like the real net; 0 skips
+            the null.
+        null_seed: seed of the null draws.
     """
 
     n_boot: int = 0
@@ -59,10 +68,12 @@ class FitOptions:
     compare: bool = True
     n_jobs: int = 1
     progress: bool = False
+    null_draws: int = 0
+    null_seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_boot", "n_jobs"):
-            value, least = getattr(self, name), 0 if name == "n_boot" else 1
+        for name in ("n_boot", "n_jobs", "null_draws"):
+            value, least = getattr(self, name), 1 if name == "n_jobs" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"Expected `{name}` to be an int >= {least} but got {value!r}")
 
@@ -83,6 +94,10 @@ class LayerReport:
     degrees: np.ndarray
     fit: TPLFit
     alternatives: dict[str, LikelihoodRatioTest] | None = None
+    verdict: Verdict | None = None
+    null: NullComparison | None = None
+    null_fit: TPLFit | None = None
+    null_degrees: tuple[np.ndarray, ...] | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -98,6 +113,14 @@ class LayerReport:
         }
         if self.alternatives is not None:
             out["alternatives"] = {k: t.as_dict() for k, t in self.alternatives.items()}
+        if self.null is not None:
+            out["null"] = {
+                "draws": len(self.null_degrees or ()),
+                **self.null.as_dict(),
+                "fit": None if self.null_fit is None else self.null_fit.as_dict(),
+            }
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.as_dict()
         return out
 
 
@@ -117,13 +140,19 @@ def to_numpy(degrees: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def fit_layers(
-    degrees: Mapping[str, np.ndarray], options: FitOptions | None = None
+    degrees: Mapping[str, np.ndarray],
+    options: FitOptions | None = None,
+    null_degrees: Mapping[str, Sequence[np.ndarray]] | None = None,
 ) -> list[LayerReport]:
-    """Fit a truncated power law to each layer's degrees, and compare it when asked.
+    """Fit, compare and judge each layer's degrees.
 
-    With ``options.compare``, each fit that is not flagged is also tested against a pure power
-    law, an exponential and a log-normal (:func:`~pl_powerlaw.fitting.compare_alternatives`);
-    a failing test warns and leaves the fit (an auxiliary statistic must not stop a long run).
+    Each layer gets its truncated power-law fit; with ``options.compare``, each fit that is not
+    flagged is also tested against a pure power law, an exponential and a log-normal
+    (:func:`~pl_powerlaw.fitting.compare_alternatives`; a failing test warns and leaves the fit,
+    an auxiliary statistic must not stop a long run). With ``null_degrees`` (the same layer under
+    random pruning) the real degrees are compared with the null's
+    (:func:`~pl_powerlaw.fitting.compare_to_null`) and the first null draw is fitted the same way.
+    Every layer then gets its :func:`~pl_powerlaw.fitting.layer_verdict`.
     """
     options = options or FitOptions()
     reports = []
@@ -135,8 +164,45 @@ def fit_layers(
                 tests = compare_alternatives(layer_degrees, fit)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
                 warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=2)
-        reports.append(LayerReport(name, np.asarray(layer_degrees, dtype=np.int64), fit, tests))
+        draws = tuple(null_degrees.get(name, ())) if null_degrees else ()
+        null = compare_to_null(layer_degrees, draws) if draws else None
+        null_fit = None
+        if draws:
+            null_kwargs = {**options.fit_kwargs(), "n_boot": 0, "progress": False}
+            null_kwargs.pop("n_jobs", None)
+            null_fit = fit_truncated_power_law(draws[0], **null_kwargs)
+        reports.append(
+            LayerReport(
+                name,
+                np.asarray(layer_degrees, dtype=np.int64),
+                fit,
+                tests,
+                verdict=layer_verdict(fit, tests, null),
+                null=null,
+                null_fit=null_fit,
+                null_degrees=draws or None,
+            )
+        )
     return reports
+
+
+def random_pruning_degrees(
+    graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int = 0
+) -> dict[str, list[np.ndarray]]:
+    """Degrees of ``draws`` random-pruning nulls of one net: the same graph and kept counts.
+
+    Args:
+        graph: the net's :func:`~pl_powerlaw.connectivity.trace_graph`.
+        kept: its kept entries (:func:`~pl_powerlaw.connectivity.kept_entries`).
+        draws: number of null nets.
+        seed: seed of the draws (one CPU generator for all of them).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    out: dict[str, list[np.ndarray]] = {}
+    for _ in range(draws):
+        for name, values in to_numpy(graph_degrees(graph, random_kept(kept, generator))).items():
+            out.setdefault(name, []).append(values)
+    return out
 
 
 def analyze_net(
@@ -148,16 +214,23 @@ def analyze_net(
     epoch: int | None = None,
     global_step: int | None = None,
 ) -> DegreeReport:
-    """Degrees of every node layer of ``net`` (see :func:`node_degrees`) and their fits.
+    """Degrees of every node layer of ``net``, their fits, comparisons, null and verdicts.
 
     Args:
-        net: the (pruned) net.
+        net: the (pruned) net, any traceable feedforward net (see
+            :func:`pl_powerlaw.connectivity.node_degrees`).
         event: the moment's name (``dense_end``, ``analyze``, ...).
-        options: how the fits are made.
+        options: how the fits are made and how many random-pruning draws are compared.
         input_shape: shape of one input without the batch dimension (default: the net's).
-        layers: masked layers whose outputs are node layers (default: all but output heads).
+        layers: learnable layers whose outputs are node layers (default: all but output heads).
         epoch: training epoch of the moment, if any.
         global_step: optimizer step of the moment, if any.
     """
-    degrees = to_numpy(node_degrees(net, input_shape=input_shape, layers=layers))
-    return DegreeReport(event, tuple(fit_layers(degrees, options)), epoch, global_step)
+    options = options or FitOptions()
+    graph = trace_graph(net, input_shape, layers)
+    kept = kept_entries(net, graph)
+    degrees = to_numpy(graph_degrees(graph, kept))
+    null = None
+    if options.null_draws:
+        null = random_pruning_degrees(graph, kept, options.null_draws, options.null_seed)
+    return DegreeReport(event, tuple(fit_layers(degrees, options, null)), epoch, global_step)

@@ -6,7 +6,8 @@ The last step of the analysis pipeline, the same for a training run and for ``an
 * one CCDF figure per node layer (paper Figure 1) and the grid of all of them, each rendered
   once, as PNG files and as TensorBoard images ``ccdf/<layer>/<event>`` and
   ``ccdf_all_layers/<event>``;
-* the scalars ``powerlaw/<layer>/...`` and a histogram ``degrees/<layer>`` per layer.
+* the scalars ``powerlaw/<layer>/...`` and ``null/<layer>/...``, a histogram ``degrees/<layer>``
+  per layer, and the markdown table of the analysis as text ``degrees/<event>``.
 
 The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_image``,
 ``add_scalar``, ``add_histogram``); Lightning's ``TensorBoardLogger.experiment`` is one.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pl_powerlaw.analysis.degrees import DegreeReport
-from pl_powerlaw.analysis.records import degrees_record, fit_scalars
+from pl_powerlaw.analysis.records import degrees_record, fit_scalars, markdown_table
 from pl_powerlaw.atomic import write_json_atomic
 
 LogMetrics = Callable[[Mapping[str, float], int], None]
@@ -79,7 +80,10 @@ def publish(
             folder.mkdir(parents=True, exist_ok=True)
         panels = []
         for layer in report.layers:
-            pixels = render(ccdf_figure(layer.degrees, layer.fit, f"{layer.name} ({report.event})"))
+            title = f"{layer.name} ({report.event})"
+            label = None if layer.verdict is None else layer.verdict.label
+            figure = ccdf_figure(layer.degrees, layer.fit, title, layer.null_degrees, label)
+            pixels = render(figure)
             panels.append(pixels)
             if folder is not None:
                 save_png(pixels, folder / png_name(layer.name))
@@ -95,6 +99,8 @@ def publish(
             tag = f"ccdf_all_layers/{report.event}"
             writer.add_image(tag, grid[..., :3], step, dataformats="HWC")
     log_scalars(fit_scalars(report.layers), step, writer, log_metrics)
+    if writer is not None:
+        writer.add_text(f"degrees/{report.event}", markdown_table(report), step)
     if histograms and writer is not None:
         for layer in report.layers:
             if layer.degrees.size:

@@ -38,8 +38,11 @@ class DegreeDistributionMonitor(Callback):
         layers: masked layers whose outputs are node layers (None: all but the output heads).
         seed: seed of the bootstrap.
         compare: also test each fit against a pure power law, an exponential and a log-normal
-            (Vuong's likelihood ratios: ``alternatives`` in the records, scalars
+            (likelihood-ratio tests: ``alternatives`` in the records, scalars
             ``powerlaw/<layer>/lr_<alternative>`` and ``.../lr_p_<alternative>``).
+        null_draws: random-pruning draws compared with each analysis (the same kept count per
+            layer at random positions; ``null`` in the records, ``null/<layer>/...`` scalars, a
+            grey band in the CCDF figures); 0 skips the null.
         log_figures: log the CCDF figures (one per layer and a grid) to TensorBoard.
         log_histograms: log a histogram of each layer's degrees to TensorBoard.
 
@@ -61,6 +64,7 @@ class DegreeDistributionMonitor(Callback):
         layers: list[str] | None = None,
         seed: int = 0,
         compare: bool = True,
+        null_draws: int = 20,
         log_figures: bool = True,
         log_histograms: bool = True,
     ) -> None:
@@ -76,7 +80,8 @@ class DegreeDistributionMonitor(Callback):
             min_tail=min_tail,
             min_distinct=min_distinct,
             compare=compare,
-            progress=n_boot > 0,
+            null_draws=null_draws,
+            null_seed=seed,
         )
         self.n_boot = n_boot
         self.layers = layers

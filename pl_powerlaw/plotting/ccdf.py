@@ -87,7 +87,34 @@ def _model_curve(fit: TPLFit, positive: np.ndarray) -> tuple[np.ndarray, np.ndar
     return x, (n_above + n_tail * ccdf) / n
 
 
-def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = None) -> Axes:
+def null_band(null: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pointwise range of the empirical CCDFs of several degree samples (random pruning).
+
+    Returns:
+        ``(x, low, high)``: every positive value of any sample, and the least and greatest
+        ``P(X >= x)`` over the samples there.
+
+    Example:
+        >>> x, low, high = null_band([[1, 2, 2], [2, 3, 3]])
+        >>> x.tolist(), low.round(3).tolist(), high.round(3).tolist()
+        ([1.0, 2.0, 3.0], [1.0, 0.667, 0.0], [1.0, 1.0, 0.667])
+    """
+    samples = [np.asarray(d, dtype=float).ravel() for d in null]
+    samples = [d[d > 0] for d in samples]
+    x = np.unique(np.concatenate(samples)) if samples else np.empty(0)
+    curves = np.array([np.searchsorted(np.sort(d), x, side="left") for d in samples])
+    ccdfs = 1.0 - curves / np.array([max(d.size, 1) for d in samples])[:, None]
+    return x, ccdfs.min(axis=0), ccdfs.max(axis=0)
+
+
+def plot_ccdf(
+    ax: Axes,
+    degrees: Any,
+    fit: FitLike = None,
+    title: str | None = None,
+    null: Sequence[Any] | None = None,
+    verdict: str | None = None,
+) -> Axes:
     """Draw one layer's empirical CCDF and its fitted truncated power law on ``ax``.
 
     Args:
@@ -95,6 +122,9 @@ def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = N
         degrees: the layer's degrees (any 1-D array-like; zeros are counted, not drawn).
         fit: its fit (:class:`TPLFit`, its ``as_dict()``) or None for the data alone.
         title: axes title.
+        null: degree samples of the same layer under random pruning, drawn as a grey band (the
+            range of their CCDFs) behind the data.
+        verdict: the layer's verdict, shown as the legend's title.
 
     Returns:
         ``ax``.
@@ -125,6 +155,12 @@ def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = N
             fontsize=8,
         )
         return ax
+    if null:
+        x, low, high = null_band(null)
+        ax.fill_between(
+            x, np.maximum(low, 0.5 / positive.size), high, step="post", color="0.8", lw=0,
+            label=f"random pruning ({len(null)} draws)", zorder=0,
+        )  # fmt: skip
     values, counts = np.unique(positive, return_counts=True)
     ccdf = np.cumsum(counts[::-1])[::-1] / positive.size
     label = f"data (n={positive.size}" + (f", {n_zero} zeros not shown)" if n_zero else ")")
@@ -150,12 +186,22 @@ def plot_ccdf(ax: Axes, degrees: Any, fit: FitLike = None, title: str | None = N
             ax.axvline(bound, ls=":", lw=0.8, color="gray")
         ax.set_ylim(0.5 / positive.size, 1.5)  # the curve may dip below 1/n just under xmax
     _plain_log_labels(ax)
-    ax.legend(fontsize=7, loc="lower left" if fit is None or not fit.flagged else "upper right")
+    legend = ax.legend(
+        fontsize=7, loc="lower left" if fit is None or not fit.flagged else "upper right",
+        title=verdict, title_fontsize=7,
+    )  # fmt: skip
+    legend.set_zorder(5)
     return ax
 
 
-def ccdf_figure(degrees: Any, fit: FitLike = None, title: str | None = None) -> Figure:
-    """A one-panel figure of :func:`plot_ccdf` (Agg canvas).
+def ccdf_figure(
+    degrees: Any,
+    fit: FitLike = None,
+    title: str | None = None,
+    null: Sequence[Any] | None = None,
+    verdict: str | None = None,
+) -> Figure:
+    """A one-panel figure of :func:`plot_ccdf` (Agg canvas; ``null``, ``verdict`` as there).
 
     Example:
         >>> fig = ccdf_figure([1, 2, 2, 3, 5, 8], None, "toy")
@@ -164,7 +210,7 @@ def ccdf_figure(degrees: Any, fit: FitLike = None, title: str | None = None) -> 
     """
     figure = new_figure(5.0, 4.0)
     figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
-    plot_ccdf(figure.add_subplot(), degrees, fit, title)
+    plot_ccdf(figure.add_subplot(), degrees, fit, title, null, verdict)
     return figure
 
 
