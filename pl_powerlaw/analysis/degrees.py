@@ -164,9 +164,14 @@ def fit_layers(
                 tests = compare_alternatives(layer_degrees, fit)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
                 warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=2)
-        draws = tuple(null_degrees.get(name, ())) if null_degrees else ()
-        null = compare_to_null(layer_degrees, draws) if draws else None
-        null_fit = None
+        draws = tuple(null_degrees.get(name, ())) if null_degrees and not fit.flagged else ()
+        null = null_fit = None
+        if draws:
+            try:
+                null = compare_to_null(layer_degrees, draws)
+            except ValueError as error:  # e.g. one value everywhere: nothing to compare
+                warnings.warn(f"{name}: random-pruning null skipped: {error}", stacklevel=2)
+                draws = ()
         if draws:
             null_kwargs = {**options.fit_kwargs(), "n_boot": 0, "progress": False}
             null_kwargs.pop("n_jobs", None)

@@ -1,0 +1,101 @@
+"""The random-pruning null and the verdicts in the analysis pipeline, against hand-made nets.
+
+References: exact kept counts by counting; inclusion frequencies against k/n (binomial error);
+degree totals by the identity sum of degrees = 2 x connections; the verdicts on a net pruned at
+random (the null is true) and on one whose rows keep power-law numbers of weights (it is not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pl_powerlaw.analysis import FitOptions, analyze_net, degrees_record
+from pl_powerlaw.fitting.verdict import RANDOM
+from pl_powerlaw.nn import MaskedLinear
+from pl_powerlaw.pruning import random_kept
+
+
+class TwoLayer(torch.nn.Module):
+    input_shape = (200,)
+    output_layers = ("head",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = MaskedLinear(200, 300)
+        self.head = MaskedLinear(300, 10)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.fc1(x)))
+
+
+def test_random_kept_keeps_the_counts_and_draws_uniformly():
+    kept = {"a": torch.rand(30, 40) < 0.1, "b": torch.rand(5, 7) < 0.5}
+    generator = torch.Generator().manual_seed(0)
+    hits = torch.zeros(30, 40)
+    draws = 2000
+    for _ in range(draws):
+        masks = random_kept(kept, generator)
+        for name in kept:
+            assert int(masks[name].sum()) == int(kept[name].sum())
+        hits += masks["a"]
+    p = float(kept["a"].sum()) / kept["a"].numel()
+    sd = (p * (1 - p) / draws) ** 0.5
+    assert torch.all((hits / draws - p).abs() < 5 * sd)  # every entry equally likely
+    again = random_kept(kept, torch.Generator().manual_seed(0))
+    first = random_kept(kept, torch.Generator().manual_seed(0))
+    assert all(torch.equal(again[n], first[n]) for n in kept)  # seeded
+
+
+def pruned(mask: torch.Tensor) -> TwoLayer:
+    torch.manual_seed(0)
+    net = TwoLayer()
+    net.fc1.set_mask(mask)
+    return net
+
+
+def test_records_hold_the_null_and_the_verdict_with_equal_totals():
+    generator = torch.Generator().manual_seed(1)
+    net = pruned(torch.rand(300, 200, generator=generator) < 0.2)
+    options = FitOptions(n_boot=20, compare=True, null_draws=5, null_seed=3)
+    report = analyze_net(net, "test", options)
+    record = degrees_record(report)
+    for layer in report.layers:
+        assert len(layer.null_degrees) == 5
+        for draw in layer.null_degrees:
+            assert draw.sum() == layer.degrees.sum()  # same kept counts: same connections
+    for entry in record["layers"]:
+        assert entry["null"]["draws"] == 5 and entry["null"]["fit"] is not None
+        assert entry["verdict"]["label"] and entry["verdict"]["reason"]
+    again = analyze_net(net, "test", options)
+    assert [layer.verdict.label for layer in again.layers] == [
+        layer.verdict.label for layer in report.layers
+    ]
+
+
+def test_random_pruning_is_recognised_and_structure_is_not():
+    generator = torch.Generator().manual_seed(2)
+    random_net = pruned(torch.rand(300, 200, generator=generator) < 0.2)
+    options = FitOptions(n_boot=50, compare=True, null_draws=20)
+    labels = {
+        layer.name: layer.verdict.label for layer in analyze_net(random_net, "r", options).layers
+    }
+    assert labels["fc1"] == RANDOM and labels["input"] == RANDOM
+    # rows keep Zipf-distributed numbers of weights: a heavy tail random pruning never makes
+    rng = np.random.default_rng(0)
+    counts = np.minimum(rng.zipf(1.8, size=300), 200)
+    mask = torch.zeros(300, 200, dtype=torch.bool)
+    for row, count in enumerate(counts):
+        mask[row, torch.from_numpy(rng.choice(200, size=count, replace=False))] = True
+    report = analyze_net(pruned(mask), "s", options)
+    fc1 = next(layer for layer in report.layers if layer.name == "fc1")
+    assert fc1.verdict.label != RANDOM
+    assert fc1.null.ks_p_value < 1e-6
+
+
+@pytest.mark.parametrize("draws", [0, 3])
+def test_no_null_without_draws(draws):
+    net = pruned(torch.rand(300, 200, generator=torch.Generator().manual_seed(4)) < 0.3)
+    report = analyze_net(net, "n", FitOptions(null_draws=draws, compare=False))
+    assert all((layer.null is None) == (draws == 0) for layer in report.layers)
