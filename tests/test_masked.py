@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pl_powerlaw.nn import MaskedConv2d, MaskedLinear, masked_modules, output_layer_names
+from pl_powerlaw.nn import (
+    MaskedConv1d,
+    MaskedConv2d,
+    MaskedLinear,
+    masked_modules,
+    output_layer_names,
+)
 
 
 def random_mask(shape, seed):
@@ -40,6 +46,37 @@ def test_conv_forward_equals_functional_on_masked_weight(kwargs):
         x, conv.weight * mask, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
     )
     torch.testing.assert_close(conv(x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({}, id="plain"),
+        pytest.param({"stride": 2, "padding": 1, "dilation": 2, "groups": 2}, id="all"),
+    ],
+)
+def test_conv1d_forward_equals_functional_on_masked_weight(kwargs):
+    torch.manual_seed(0)
+    conv = MaskedConv1d(4, 6, kernel_size=3, **kwargs)
+    mask = random_mask(conv.weight.shape, 3)
+    conv.set_mask(mask)
+    x = torch.randn(2, 4, 13)
+    expected = F.conv1d(
+        x, conv.weight * mask, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
+    torch.testing.assert_close(conv(x), expected, rtol=0, atol=0)
+    assert int(conv.kept().sum()) <= int(mask.sum())
+    assert list(conv.state_dict()) == ["weight", "bias", "weight_mask"]
+
+
+def test_masked_modules_finds_every_masked_type():
+    net = torch.nn.Sequential(
+        MaskedConv1d(2, 3, 3), torch.nn.Flatten(), MaskedLinear(3 * 4, 2), torch.nn.Linear(2, 2)
+    )
+    assert [(name, type(m).__name__) for name, m in masked_modules(net)] == [
+        ("0", "MaskedConv1d"),
+        ("2", "MaskedLinear"),
+    ]
 
 
 def test_mask_is_a_buffer_in_the_state_dict_from_construction():

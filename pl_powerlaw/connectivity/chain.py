@@ -1,4 +1,4 @@
-"""The chain of node layers of a net and the links between them (issue 4, section 2).
+"""The chain of node layers of a net and the links between them (paper Sec. 3).
 
 A *node* is a unit of a linear layer or a feature map of a convolution; the input nodes are the
 input units of an MLP (the 784 pixels of MNIST) or the input channels of a CNN. Each chosen masked
@@ -180,7 +180,7 @@ def _link(call: LayerCall, module: nn.Module, below: NodeLayer) -> tuple[Link, N
 def trace_chain(
     net: nn.Module, input_shape: Sequence[int] | None = None, layers: Sequence[str] | None = None
 ) -> LayerChain:
-    """Trace the chain of node layers of ``net`` (issue 4, section 2).
+    """Trace the chain of node layers of ``net`` (the paper's layered nets).
 
     Args:
         net: a net whose prunable layers are ``MaskedLinear``/``MaskedConv2d``.

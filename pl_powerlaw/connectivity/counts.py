@@ -1,4 +1,4 @@
-"""Connection counts between adjacent node layers and node degrees (issue 4, section 2).
+"""Connection counts between adjacent node layers and node degrees (paper Sec. 3).
 
 All reductions are vectorised over whole weight tensors; nothing loops over nodes.
 
@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from pl_powerlaw.connectivity.chain import LayerChain, Link, trace_chain
-from pl_powerlaw.nn.masked import MaskedLayerMixin
+from pl_powerlaw.connectivity.chain import LayerChain, Link, trace_chain  # noqa: F401 (doctests)
+from pl_powerlaw.connectivity.masks import layer_kept
+
+if TYPE_CHECKING:
+    from pl_powerlaw.connectivity.graph import ConnectivityGraph
 
 # (largest number of 0/1 terms, exact accumulator type) for :func:`_count`
 SUM_TYPES = (
@@ -33,15 +37,18 @@ SUM_TYPES = (
 )
 
 
-def kept_entries(net: nn.Module, chain: LayerChain) -> dict[str, Tensor]:
-    """The kept weights (mask set and weight non-zero) of every link of ``chain``.
+def kept_entries(net: nn.Module, chain: LayerChain | ConnectivityGraph) -> dict[str, Tensor]:
+    """The kept weights (mask set and weight non-zero) of every layer of ``chain``.
 
     Args:
         net: the traced net.
-        chain: its chain from :func:`trace_chain`.
+        chain: its chain from :func:`trace_chain` or its graph from
+            :func:`~pl_powerlaw.connectivity.graph.trace_graph`.
 
     Returns:
-        ``{layer name: bool tensor shaped like the weight}`` in chain order.
+        ``{layer name: bool tensor shaped like the weight}`` in chain order, read by
+        :func:`~pl_powerlaw.connectivity.masks.layer_kept` (masked layers, ``torch.nn.utils.prune``,
+        parametrisations or exact zeros).
 
     Example:
         >>> from pl_powerlaw.nn import MaskedLinear
@@ -49,13 +56,7 @@ def kept_entries(net: nn.Module, chain: LayerChain) -> dict[str, Tensor]:
         >>> kept_entries(net, trace_chain(net, (3,)))["0"].shape
         torch.Size([2, 3])
     """
-    kept = {}
-    for link in chain.links:
-        module = net.get_submodule(link.name)
-        if not isinstance(module, MaskedLayerMixin):
-            raise ValueError(f"Expected `{link.name}` to be a masked layer but got {type(module)}")
-        kept[link.name] = module.kept()
-    return kept
+    return {name: layer_kept(net.get_submodule(name)) for name in chain.layer_names}
 
 
 def _lookup(link: Link, kept: Mapping[str, Tensor]) -> Tensor:
@@ -222,15 +223,8 @@ def chain_degrees(chain: LayerChain, kept: Mapping[str, Tensor]) -> dict[str, Te
 def node_degrees(
     net: nn.Module, input_shape: Sequence[int] | None = None, layers: Sequence[str] | None = None
 ) -> dict[str, Tensor]:
-    """Degree of every node of every node layer of ``net``.
-
-    Args:
-        net: a net with masked layers.
-        input_shape: shape of one input sample; defaults to ``net.input_shape``.
-        layers: masked layers whose outputs are node layers (see :func:`trace_chain`).
-
-    Returns:
-        ``{"input": ..., <layer name>: ...}`` int64 degree vectors in chain order.
+    """Degree of every node of every node layer of ``net``; see
+    :func:`pl_powerlaw.connectivity.dag.node_degrees` (chains and DAGs alike).
 
     Example:
         >>> from pl_powerlaw.nn import MaskedLinear
@@ -238,5 +232,6 @@ def node_degrees(
         >>> {name: d.tolist() for name, d in node_degrees(net, (3,)).items()}
         {'input': [2, 2, 2], '0': [4, 4], '1': [2]}
     """
-    chain = trace_chain(net, input_shape, layers)
-    return chain_degrees(chain, kept_entries(net, chain))
+    from pl_powerlaw.connectivity.dag import node_degrees as dag_node_degrees
+
+    return dag_node_degrees(net, input_shape, layers)

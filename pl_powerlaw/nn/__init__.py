@@ -1,7 +1,9 @@
-"""Masked (prunable) layers."""
+"""Masked (prunable) layers, and :func:`to_masked` to convert a plain model's layers."""
 
+from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import (
     MASKED_TYPES,
+    MaskedConv1d,
     MaskedConv2d,
     MaskedLayerMixin,
     MaskedLinear,
@@ -13,6 +15,7 @@ from pl_powerlaw.nn.task_masked import TaskMaskedLinear
 
 __all__ = [
     "MASKED_TYPES",
+    "MaskedConv1d",
     "MaskedConv2d",
     "MaskedLayerMixin",
     "MaskedLinear",
@@ -20,4 +23,5 @@ __all__ = [
     "is_masked",
     "masked_modules",
     "output_layer_names",
+    "to_masked",
 ]

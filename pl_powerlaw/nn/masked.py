@@ -85,7 +85,25 @@ class MaskedConv2d(MaskedLayerMixin, nn.Conv2d):
         return self._conv_forward(x, self.masked_weight(), self.bias)
 
 
-MASKED_TYPES: tuple[type[nn.Module], ...] = (MaskedLinear, MaskedConv2d)
+class MaskedConv1d(MaskedLayerMixin, nn.Conv1d):
+    """``nn.Conv1d`` whose forward uses ``weight * weight_mask`` (stride, padding, dilation and
+    groups as in ``nn.Conv1d``).
+
+    Example:
+        >>> conv = MaskedConv1d(2, 4, kernel_size=3)
+        >>> conv(torch.zeros(1, 2, 10)).shape
+        torch.Size([1, 4, 8])
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_mask()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.masked_weight(), self.bias)
+
+
+MASKED_TYPES: tuple[type[nn.Module], ...] = (MaskedLinear, MaskedConv2d, MaskedConv1d)
 
 
 def is_masked(module: nn.Module) -> bool:
@@ -93,7 +111,9 @@ def is_masked(module: nn.Module) -> bool:
     return isinstance(module, MASKED_TYPES)
 
 
-def masked_modules(net: nn.Module) -> Iterator[tuple[str, MaskedLinear | MaskedConv2d]]:
+def masked_modules(
+    net: nn.Module,
+) -> Iterator[tuple[str, MaskedLinear | MaskedConv2d | MaskedConv1d]]:
     """Yield ``(qualified_name, module)`` for every masked layer of ``net``, in registration order."""
     for name, module in net.named_modules():
         if is_masked(module):
