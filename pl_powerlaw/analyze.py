@@ -241,6 +241,8 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
     stage(f"loading {options.checkpoint}")
     net, description, info = load_net(options.checkpoint, _builder(options.net), options.net)
     stage(f"loaded {description} ({sum(p.numel() for p in net.parameters()):,} parameters)")
+    if info.get("converted"):
+        stage(f"masked the {len(info['converted'])} plain Linear/Conv layers of {description}")
     if options.prune is not None or options.preset is not None:
         how = (
             f"preset {options.preset}"
@@ -262,7 +264,7 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
             epoch=info.get("epoch"),
             global_step=info.get("global_step"),
         )
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:  # the tracer names the op or the bad argument
         first = str(error).strip().splitlines()[0]
         raise AnalyzeError(
             f"Cannot trace the net with input shape {options.input_shape}: {first}"

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from pl_powerlaw.errors import InputError
+from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import masked_modules
 
 PREFIX = "net."
@@ -372,7 +373,9 @@ def load_net(
     Returns:
         ``(net, description, info)``: the loaded net (built on the meta device when it can be,
         so a memory-mapped file is used in place), a short name for messages, and
-        ``{"epoch", "global_step"}`` of a Lightning checkpoint (None for a state dict).
+        ``{"epoch", "global_step"}`` of a Lightning checkpoint (None for a state dict), plus
+        ``"converted"``: the plain layers turned into masked ones by
+        :func:`pl_powerlaw.nn.to_masked` when the net had none (a torchvision-style model).
 
     Raises:
         CheckpointError: the file, the net or the state dict is unusable.
@@ -392,8 +395,8 @@ def load_net(
         class_path, init_args = saved
         net = _on_meta(lambda: net_from_class_path(class_path, init_args))
         description = class_path
-    if not any(True for _ in masked_modules(net)):
-        raise CheckpointError(f"Expected a net with masked layers but {description} has none")
+    if not any(True for _ in masked_modules(net)):  # a plain model: mask its layers
+        info["converted"] = to_masked(net)
     load_weights(net, state_dict, description)
     return net, description, info
 

@@ -23,6 +23,7 @@ from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
 from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
 from pl_powerlaw.callbacks.phases import check_phases, check_schedule_fits
 from pl_powerlaw.errors import InputError
+from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import masked_modules
 from pl_powerlaw.pruning import (
     check_fraction,
@@ -124,8 +125,10 @@ class MagnitudePruning(Callback):
     # -- setup -------------------------------------------------------------------------------
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        net = self._net(pl_module)
-        self._fractions = self._resolve_fractions(net)
+        self._fractions = []
+        if not self._after_torch_pruning(trainer):  # else: masked at the first prune, below
+            self._mask_plain_layers(pl_module)
+            self._fractions = self._resolve_fractions(self._net(pl_module))
         if stage == "fit":
             check_schedule_fits([self], trainer.max_epochs, bool(trainer.fast_dev_run))
 
@@ -138,6 +141,35 @@ class MagnitudePruning(Callback):
                 f"{type(net).__name__} has none"
             )
         return net
+
+    @staticmethod
+    def _after_torch_pruning(trainer: Trainer) -> bool:
+        """Whether a ``ModelPruning`` callback prunes this run with ``torch.nn.utils.prune`` first.
+
+        Its masks live in prune hooks until it stops; the layers are masked (and its pruning made
+        permanent) only at this callback's first prune, so both can run in one schedule.
+        """
+        from lightning.pytorch.callbacks import ModelPruning
+
+        return any(isinstance(callback, ModelPruning) for callback in trainer.callbacks)
+
+    @staticmethod
+    def _mask_plain_layers(pl_module: LightningModule) -> None:
+        """Give a model without masked layers masks (:func:`pl_powerlaw.nn.to_masked`), once.
+
+        Called in ``setup``, before the optimizer exists; the weights stay the same Parameter
+        objects and the state dict keeps its keys (plus the masks). A layer still pruned by
+        ``torch.nn.utils.prune`` (e.g. by ``ModelPruning``) is made permanent first.
+        """
+        net = net_of(pl_module)
+        if any(True for _ in masked_modules(net)):
+            return
+        converted = to_masked(net)
+        if converted:
+            rank_zero_info(
+                f"MagnitudePruning: masked the {len(converted)} plain Linear/Conv layers of "
+                f"{type(net).__name__} ({', '.join(converted[:4])}{', ...' if len(converted) > 4 else ''})"
+            )
 
     def _resolve_fractions(self, net: nn.Module) -> list[dict[str, float]]:
         if self.preset is not None:
@@ -157,6 +189,9 @@ class MagnitudePruning(Callback):
         event = self.prune_epochs.index(epoch)
         if event == 0 and self.test_accuracy:
             self._record_accuracy(trainer, pl_module, "test_dense/acc")
+        if not self._fractions:  # after a torch-pruning phase: mask the layers now
+            self._mask_plain_layers(pl_module)
+            self._fractions = self._resolve_fractions(self._net(pl_module))
         net = self._net(pl_module)
         kept = prune_layers(net, self._fractions[event])
         for optimizer in trainer.optimizers:
@@ -173,7 +208,7 @@ class MagnitudePruning(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        log_sparsity(pl_module, masked_modules(self._net(pl_module)))
+        log_sparsity(pl_module, masked_modules(net_of(pl_module)))
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

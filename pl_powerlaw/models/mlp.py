@@ -29,6 +29,9 @@ class MLP(nn.Module):
         hidden_dropout: dropout probability after each hidden layer.
         num_classes: outputs of the last layer.
         input_shape: shape of one input sample, flattened to ``prod(input_shape)`` units.
+        masked: build :class:`~pl_powerlaw.nn.MaskedLinear` layers (our pruning); False builds
+            plain ``nn.Linear`` layers, for pruners that bring their own masks
+            (``torch.nn.utils.prune``, Lightning's ``ModelPruning``).
 
     Example:
         >>> import torch
@@ -46,6 +49,7 @@ class MLP(nn.Module):
         hidden_dropout: float = 0.5,
         num_classes: int = 10,
         input_shape: Sequence[int] = (1, 28, 28),
+        masked: bool = True,
     ) -> None:
         super().__init__()
         hidden = tuple(hidden)
@@ -63,7 +67,7 @@ class MLP(nn.Module):
         check_probability(hidden_dropout, "hidden_dropout")
         self.layer_names = [f"fc{i}" for i in range(1, len(widths))]
         for i, (n_in, n_out) in enumerate(pairwise(widths), start=1):
-            self.add_module(f"fc{i}", MaskedLinear(n_in, n_out))
+            self.add_module(f"fc{i}", (MaskedLinear if masked else nn.Linear)(n_in, n_out))
         self.hidden_dropout = nn.Dropout(hidden_dropout)
         init_glorot(self)
 

@@ -5,8 +5,8 @@
 ``weight_mask`` buffer. The module objects, their parameters (so an optimizer's references) and
 their hooks stay; the state dict keeps every key and only gains the ``<layer>.weight_mask`` keys,
 so a torchvision or timm state dict loads before and after the conversion
-(with ``strict=False``, or :func:`pl_powerlaw.models.registry.load_plain_state_dict`, which fills
-the missing masks from the weights' exact zeros).
+(with ``strict=False``, or :func:`pl_powerlaw.checkpoints.load_weights`, which fills the missing
+masks from the weights' exact zeros).
 
 The mask starts as the current sparsity pattern: the exact zeros of a plain (or permanently
 pruned) weight, or the mask of a layer pruned with ``torch.nn.utils.prune`` (Lightning's
