@@ -76,9 +76,17 @@ def test_fit_end_degrees_equal_hand_count_from_checkpoint(run):
 
 def test_tensorboard_holds_ccdf_images_and_scalars(run):
     log_dir, _ = run
-    events = EventAccumulator(str(log_dir), size_guidance={"images": 0, "scalars": 0}).Reload()
+    events = EventAccumulator(
+        str(log_dir), size_guidance={"images": 0, "scalars": 0, "histograms": 0}
+    ).Reload()
     images = set(events.Tags()["images"])
-    assert {"ccdf/fc1/fit_end", "ccdf_all_layers/fit_end", "ccdf/input/retrain1_start"} <= images
+    # one tag per layer, the moments on the step axis (dense_end, retrain1_start, fit_end)
+    assert images == {"ccdf/input", "ccdf/fc1", "ccdf/fc2", "ccdf_all_layers"}
+    steps = [image.step for image in events.Images("ccdf/fc1")]
+    assert len(steps) == 3 and steps == sorted(set(steps)), steps
+    for name in ("input", "fc1", "fc2"):  # histograms at distinct steps: nothing collides
+        hist_steps = [h.step for h in events.Histograms(f"degrees/{name}")]
+        assert len(hist_steps) == 3 and len(set(hist_steps)) == 3, hist_steps
     scalars = set(events.Tags()["scalars"])
     assert {"sparsity/fc1", "val/acc", "train/loss_epoch"} <= scalars
     fit_scalars = {tag for tag in scalars if tag.startswith("powerlaw/")}

@@ -82,10 +82,10 @@ def publish_transition(
         return
     for kernel in result.kernels:
         pixels = render(pi_heatmap_figure(kernel, f"task {task}: {kernel.lower} -> {kernel.upper}"))
-        tag = f"preferential/pi/{kernel.lower}-{kernel.upper}/task{task}"
+        tag = f"preferential/pi/{kernel.lower}-{kernel.upper}"  # the task is in the title
         writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
-    pixels = render(delta_k_grid_figure(result.increments))
-    writer.add_image(f"preferential/delta_k/task{task}", pixels[..., :3], step, dataformats="HWC")
+    pixels = render(delta_k_grid_figure(result.increments, f"task {task - 1} -> {task}"))
+    writer.add_image("preferential/delta_k", pixels[..., :3], step, dataformats="HWC")
 
 
 def summary_lines(task: int, result: PreferentialAttachment) -> str:

@@ -4,10 +4,11 @@ The last step of the analysis pipeline, the same for a training run and for ``an
 
 * the record (:func:`pl_powerlaw.analysis.records.degrees_record`) as JSON, written atomically;
 * one CCDF figure per node layer (paper Figure 1) and the grid of all of them, each rendered
-  once, as PNG files and as TensorBoard images ``ccdf/<layer>/<event>`` and
-  ``ccdf_all_layers/<event>``;
+  once, as PNG files and as TensorBoard images ``ccdf/<layer>`` and ``ccdf_all_layers``: one tag
+  per layer, time on TensorBoard's step axis (the event is in each figure's title), so the step
+  slider scrubs through dense -> prune -> retrain;
 * the scalars ``powerlaw/<layer>/...`` and ``null/<layer>/...``, a histogram ``degrees/<layer>``
-  per layer, and the markdown table of the analysis as text ``degrees/<event>``.
+  per layer, and the markdown table of the analysis as text ``degrees``, all at the same step.
 
 The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_image``,
 ``add_scalar``, ``add_histogram``); Lightning's ``TensorBoardLogger.experiment`` is one.
@@ -55,6 +56,7 @@ def publish(
     log_metrics: LogMetrics | None = None,
     figures: bool = True,
     histograms: bool = True,
+    step: int | None = None,
 ) -> list[Path]:
     """Write ``report``'s record, figures and summaries; returns the files written.
 
@@ -67,10 +69,11 @@ def publish(
             ``writer.add_scalar``.
         figures: draw the CCDF figures (for the PNG files and the TensorBoard images).
         histograms: log a histogram of each layer's degrees to TensorBoard.
+        step: TensorBoard's step of the summaries (default: the report's ``global_step``).
     """
     from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
 
-    step = int(report.global_step or 0)
+    step = int(report.global_step or 0) if step is None else int(step)
     written: list[Path] = []
     if record_path is not None:
         written.append(write_json_atomic(record_path, degrees_record(report)))
@@ -89,18 +92,18 @@ def publish(
                 save_png(pixels, folder / png_name(layer.name))
                 written.append(folder / png_name(layer.name))
             if writer is not None:
-                tag = f"ccdf/{layer.name}/{report.event}"
+                tag = f"ccdf/{layer.name}"
                 writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
         grid = tile_images(panels) if panels else render(ccdf_grid_figure([]))
         if folder is not None:
             save_png(grid, folder / "ccdf_all_layers.png")
             written.append(folder / "ccdf_all_layers.png")
         if writer is not None:
-            tag = f"ccdf_all_layers/{report.event}"
+            tag = "ccdf_all_layers"
             writer.add_image(tag, grid[..., :3], step, dataformats="HWC")
     log_scalars(fit_scalars(report.layers), step, writer, log_metrics)
     if writer is not None:
-        writer.add_text(f"degrees/{report.event}", markdown_table(report), step)
+        writer.add_text("degrees", markdown_table(report), step)
     if histograms and writer is not None:
         for layer in report.layers:
             if layer.degrees.size:

@@ -16,13 +16,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from pl_powerlaw.analysis import FitOptions, analyze_net, publish, summary_table
+from pl_powerlaw.analysis import DegreeReport, FitOptions, analyze_net, publish, summary_table
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, tensorboard_writer
-from pl_powerlaw.callbacks.phases import PhaseSource
+from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
+
+# TensorBoard's custom-scalars layout: one chart per quantity with every layer in it
+CUSTOM_SCALARS = {
+    "power law": {
+        "alpha": ["Multiline", [r"powerlaw/[^/]+/alpha$"]],
+        "KS distance": ["Multiline", [r"powerlaw/[^/]+/ks$"]],
+        "bootstrap p": ["Multiline", [r"powerlaw/[^/]+/p_value$"]],
+        "xmin and xmax": ["Multiline", [r"powerlaw/[^/]+/xm(in|ax)$"]],
+    },
+    "random-pruning null": {
+        "KS p": ["Multiline", [r"null/[^/]+/ks_p_value$"]],
+        "dispersion": ["Multiline", [r"null/[^/]+/dispersion(_null_mean)?$"]],
+        "Gini": ["Multiline", [r"null/[^/]+/gini(_null_mean)?$"]],
+    },
+}
 
 
 class DegreeDistributionMonitor(Callback):
@@ -89,6 +105,8 @@ class DegreeDistributionMonitor(Callback):
         self.log_histograms = log_histograms
         self.events_done: list[str] = []
         self._boundaries: dict[int, tuple[str, str]] = {}
+        self._tensorboard_steps: set[int] = set()
+        self._last_report: DegreeReport | None = None
 
     @property
     def state_key(self) -> str:
@@ -124,8 +142,42 @@ class DegreeDistributionMonitor(Callback):
             self._analyze(trainer, pl_module, f"epoch{epoch}")
 
     @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        writer = tensorboard_writer(trainer) if trainer.is_global_zero else None
+        if writer is not None:
+            writer.add_custom_scalars(CUSTOM_SCALARS)
+
+    @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._analyze(trainer, pl_module, "fit_end")
+        if trainer.is_global_zero and self._last_report is not None:
+            self._log_hparams(trainer, pl_module, self._last_report)
+
+    def _log_hparams(self, trainer: Trainer, pl_module: LightningModule, report) -> None:
+        """The run's settings and final numbers (per-layer fits and verdicts) for HParams."""
+        params: dict[str, Any] = {
+            "net": type(net_of(pl_module)).__name__,
+            "seed": int(torch.initial_seed()),
+            "degrees/r": "default" if self.options.r is None else self.options.r,
+            "degrees/n_boot": self.options.n_boot,
+            "degrees/null_draws": self.options.null_draws,
+        }
+        metrics: dict[str, float] = {}
+        for callback in trainer.callbacks:
+            if callback is not self and isinstance(callback, RunSummary):
+                more_params, more_metrics = callback.hparams()
+                params.update(more_params)
+                metrics.update(more_metrics)
+        for layer in report.layers:
+            if layer.verdict is not None:
+                params[f"verdict/{layer.name}"] = layer.verdict.label
+            fit = layer.fit.as_dict()
+            for key in ("alpha", "ks", "p_value"):
+                if fit.get(key) is not None:
+                    metrics[f"hparams/{layer.name}/{key}"] = float(fit[key])
+        writer = tensorboard_writer(trainer)
+        if writer is not None:  # its own session ("<version>/hparams"): Lightning's is the model's
+            writer.add_hparams(params, metrics, run_name="hparams")
 
     # -- what --------------------------------------------------------------------------------
     def _analyze(self, trainer: Trainer, pl_module: LightningModule, event: str) -> None:
@@ -137,6 +189,12 @@ class DegreeDistributionMonitor(Callback):
             return
         rank_zero_info(f"DegreeDistributionMonitor: analysing degrees ({event})")
         step = trainer.global_step
+        # TensorBoard's step of the analysis: right after a change (``_start``) the net is the
+        # one the next optimizer step trains, so it goes one step later than the ``_end`` before
+        # it; two analyses at one step (``epoch<N>`` and ``<phase>_end``) are published once.
+        board_step = step + 1 if event.endswith("_start") else step
+        first = board_step not in self._tensorboard_steps
+        self._tensorboard_steps.add(board_step)
         report = analyze_net(
             net_of(pl_module),
             event,
@@ -146,16 +204,20 @@ class DegreeDistributionMonitor(Callback):
             global_step=step,
         )
         rank_zero_info(summary_table(report.layers))
+        self._last_report = report
         publish(
             report,
-            writer=tensorboard_writer(trainer),
+            writer=tensorboard_writer(trainer) if first else None,
             record_path=None if folder is None else folder / "degrees" / f"{event}.json",
             figure_dir=None
             if folder is None or not self.log_figures
             else folder / "figures" / event,
-            log_metrics=lambda scalars, at: log_to_loggers(trainer, scalars, at),
+            log_metrics=(lambda scalars, at: log_to_loggers(trainer, scalars, at))
+            if first
+            else None,
             figures=self.log_figures,
             histograms=self.log_histograms,
+            step=board_step,
         )
 
     # -- checkpoint state --------------------------------------------------------------------

@@ -9,7 +9,7 @@ net at the end of every phase (``<phase>_end``) and right after each change (``<
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pl_powerlaw.errors import InputError
 
@@ -43,6 +43,15 @@ class TaskSchedule(Protocol):
 
     def pruned_tasks(self) -> list[int]:
         """Tasks whose prune has been made, in order."""
+        ...
+
+
+@runtime_checkable
+class RunSummary(Protocol):
+    """A callback whose settings and results belong in TensorBoard's HParams tab."""
+
+    def hparams(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """``(params, metrics)``: plain settings (str, int, float, bool) and final numbers."""
         ...
 
 

@@ -234,6 +234,20 @@ class MagnitudePruning(Callback):
         summary = {"prune_epochs": self.prune_epochs, "kept": self.kept, "accuracy": self.accuracy}
         write_json_atomic(folder / "pruning.json", json.loads(json.dumps(summary)))
 
+    def hparams(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """The schedule and the dense/sparse test accuracies, for the HParams tab."""
+        params = {"pruning/prune_epochs": str(self.prune_epochs)}
+        if self.preset is not None:
+            params["pruning/preset"] = self.preset
+        else:
+            params["pruning/amount"] = str(
+                self.amounts[0] if len(self.amounts) == 1 else self.amounts
+            )
+        metrics = {
+            f"hparams/{key.replace('/', '_')}": value for key, value in self.accuracy.items()
+        }
+        return params, metrics
+
     # -- checkpoint state --------------------------------------------------------------------
     @override
     def on_load_checkpoint(

@@ -362,6 +362,12 @@ class TaskFreezing(Callback):
         }
         write_json_atomic(folder / "table1.json", summary)
 
+    def hparams(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """The task schedule and Table I's accuracies, for the HParams tab."""
+        params = {"continual/tasks": str(self.tasks), "continual/reinit": self.reinit}
+        metrics = {f"hparams/{key.split('/', 1)[1]}": value for key, value in self.accuracy.items()}
+        return params, metrics
+
     # -- checkpoint state --------------------------------------------------------------------
     @override
     def state_dict(self) -> dict[str, Any]:

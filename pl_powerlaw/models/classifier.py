@@ -65,7 +65,8 @@ class ImageClassifier(LightningModule):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"Expected `num_classes` >= 2 but got {num_classes}")
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        # kept in checkpoints; TensorBoard's HParams get the run's summary from the degree monitor
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

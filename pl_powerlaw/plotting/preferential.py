@@ -103,10 +103,12 @@ def delta_k_figure(increment: DegreeIncrement, title: str | None = None) -> Figu
     return figure
 
 
-def delta_k_grid_figure(increments: Sequence[DegreeIncrement]) -> Figure:
-    """``Delta k(k)`` of every node layer side by side."""
+def delta_k_grid_figure(increments: Sequence[DegreeIncrement], title: str | None = None) -> Figure:
+    """``Delta k(k)`` of every node layer side by side, under an optional figure title."""
     n = max(len(increments), 1)
     figure = new_figure(4.2 * n, 3.6, layout="constrained")
+    if title:
+        figure.suptitle(title, fontsize=10)
     for k, increment in enumerate(increments):
         plot_delta_k(figure.add_subplot(1, n, k + 1), increment)
     return figure
