@@ -16,6 +16,7 @@ cores.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ def main() -> None:
         print(f"{stage:<8} {seconds:7.2f} s")
     total = sum(timings.values())
     print(f"{'total':<8} {total:7.2f} s   (target < 10 s: {'met' if total < 10 else 'NOT met'})")
+    sys.exit(0 if total < 10 else 1)
 
 
 if __name__ == "__main__":
