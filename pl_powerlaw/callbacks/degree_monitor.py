@@ -18,11 +18,10 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from pl_powerlaw.analysis import DegreeReport, FitOptions, analyze_net, publish, summary_table
-from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, tensorboard_writer
+from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
 
 # TensorBoard's custom-scalars layout: one chart per quantity with every layer in it
@@ -187,7 +186,7 @@ class DegreeDistributionMonitor(Callback):
         folder = run_dir(trainer)
         if not trainer.is_global_zero:
             return
-        rank_zero_info(f"DegreeDistributionMonitor: analysing degrees ({event})")
+        say(trainer, f"DegreeDistributionMonitor: analysing degrees ({event})")
         step = trainer.global_step
         # TensorBoard's step of the analysis: right after a change (``_start``) the net is the
         # one the next optimizer step trains, so it goes one step later than the ``_end`` before
@@ -203,7 +202,7 @@ class DegreeDistributionMonitor(Callback):
             epoch=trainer.current_epoch,
             global_step=step,
         )
-        rank_zero_info(summary_table(report.layers))
+        say(trainer, summary_table(report.layers))
         self._last_report = report
         publish(
             report,

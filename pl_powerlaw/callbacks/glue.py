@@ -14,6 +14,7 @@ from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 
@@ -43,6 +44,21 @@ def tensorboard_writer(trainer: Trainer) -> Any | None:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
+
+
+def say(trainer: Trainer, message: str) -> None:
+    """Print a callback's message on global rank 0 without breaking the progress bar's line.
+
+    With a progress bar the message goes through its ``print`` (tqdm's ``write``: on its own
+    line above the bar); without one through Lightning's rank-zero logger.
+    """
+    if not trainer.is_global_zero:
+        return
+    bar = trainer.progress_bar_callback
+    if bar is not None and getattr(bar, "is_enabled", False):
+        bar.print(message)
+    else:
+        rank_zero_info(message)
 
 
 def log_to_loggers(trainer: Trainer, metrics: Mapping[str, float], step: int) -> None:

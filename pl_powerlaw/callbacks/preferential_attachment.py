@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from typing_extensions import override
 
@@ -25,7 +24,7 @@ from pl_powerlaw.analysis.preferential import (
     transition_record,
 )
 from pl_powerlaw.atomic import write_json_atomic
-from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, tensorboard_writer
+from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import TaskSchedule
 from pl_powerlaw.preferential import PreferentialAttachment
 
@@ -70,8 +69,9 @@ class PreferentialAttachmentAnalysis(Callback):
         net = net_of(pl_module)
         tasks = self._tasks(trainer, net)
         if not tasks:
-            rank_zero_info(
-                "PreferentialAttachmentAnalysis: no task after the first was pruned, nothing to do"
+            say(
+                trainer,
+                "PreferentialAttachmentAnalysis: no task after the first was pruned, nothing to do",
             )
             return
         records = []
@@ -80,7 +80,7 @@ class PreferentialAttachmentAnalysis(Callback):
             result = analyze_transition(net, task, self.n_bins)
             self.results[task] = result
             records.append(transition_record(task, self.n_bins, result))
-            rank_zero_info(summary_lines(task, result))
+            say(trainer, summary_lines(task, result))
             publish_transition(
                 task,
                 result,

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from typing_extensions import override
 
 from pl_powerlaw.atomic import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
-from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
+from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir, say
 from pl_powerlaw.callbacks.phases import check_phases, check_schedule_fits
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.convert import to_masked
@@ -127,7 +127,7 @@ class MagnitudePruning(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._fractions = []
         if not self._after_torch_pruning(trainer):  # else: masked at the first prune, below
-            self._mask_plain_layers(pl_module)
+            self._mask_plain_layers(trainer, pl_module)
             self._fractions = self._resolve_fractions(self._net(pl_module))
         if stage == "fit":
             check_schedule_fits([self], trainer.max_epochs, bool(trainer.fast_dev_run))
@@ -154,7 +154,7 @@ class MagnitudePruning(Callback):
         return any(isinstance(callback, ModelPruning) for callback in trainer.callbacks)
 
     @staticmethod
-    def _mask_plain_layers(pl_module: LightningModule) -> None:
+    def _mask_plain_layers(trainer: Trainer, pl_module: LightningModule) -> None:
         """Give a model without masked layers masks (:func:`pl_powerlaw.nn.to_masked`), once.
 
         Called in ``setup``, before the optimizer exists; the weights stay the same Parameter
@@ -166,9 +166,10 @@ class MagnitudePruning(Callback):
             return
         converted = to_masked(net)
         if converted:
-            rank_zero_info(
+            say(
+                trainer,
                 f"MagnitudePruning: masked the {len(converted)} plain Linear/Conv layers of "
-                f"{type(net).__name__} ({', '.join(converted[:4])}{', ...' if len(converted) > 4 else ''})"
+                f"{type(net).__name__} ({', '.join(converted[:4])}{', ...' if len(converted) > 4 else ''})",
             )
 
     def _resolve_fractions(self, net: nn.Module) -> list[dict[str, float]]:
@@ -190,7 +191,7 @@ class MagnitudePruning(Callback):
         if event == 0 and self.test_accuracy:
             self._record_accuracy(trainer, pl_module, "test_dense/acc")
         if not self._fractions:  # after a torch-pruning phase: mask the layers now
-            self._mask_plain_layers(pl_module)
+            self._mask_plain_layers(trainer, pl_module)
             self._fractions = self._resolve_fractions(self._net(pl_module))
         net = self._net(pl_module)
         kept = prune_layers(net, self._fractions[event])
@@ -203,7 +204,7 @@ class MagnitudePruning(Callback):
         self.kept[str(epoch)] = kept
         total = {name: layer.weight.numel() for name, layer in masked_modules(net)}
         summary = ", ".join(f"{name} {kept[name] / total[name]:.1%}" for name in kept)
-        rank_zero_info(f"MagnitudePruning: epoch {epoch}, kept {summary}")
+        say(trainer, f"MagnitudePruning: epoch {epoch}, kept {summary}")
         self._write_summary(trainer)
 
     @override
@@ -223,7 +224,7 @@ class MagnitudePruning(Callback):
             return
         accuracy = evaluate_accuracy(pl_module, batches, datamodule=trainer.datamodule)
         self.accuracy[key] = accuracy
-        rank_zero_info(f"MagnitudePruning: {key} = {accuracy:.4f}")
+        say(trainer, f"MagnitudePruning: {key} = {accuracy:.4f}")
         if trainer.is_global_zero:
             log_to_loggers(trainer, {key: accuracy}, trainer.global_step)
 

@@ -19,13 +19,12 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from typing_extensions import override
 
 from pl_powerlaw.atomic import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
-from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir
+from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir, say
 from pl_powerlaw.callbacks.phases import check_phases
 from pl_powerlaw.continual import (
     claim_free_weights,
@@ -266,9 +265,10 @@ class TaskFreezing(Callback):
         self._plan = freeze_plan(net, t)
         self.events_done.append(f"task{t}_start")
         summary = ", ".join(f"{name} {n}" for name, n in claimed.items())
-        rank_zero_info(
+        say(
+            trainer,
             f"TaskFreezing: epoch {trainer.current_epoch}, task {t} starts, claims {summary} weights, "
-            f"{self._plan.n_frozen()} parameters frozen"
+            f"{self._plan.n_frozen()} parameters frozen",
         )
 
     def _prune(self, trainer: Trainer, pl_module: LightningModule, t: int) -> None:
@@ -279,9 +279,7 @@ class TaskFreezing(Callback):
         self._plan = freeze_plan(net, t)
         self.events_done.append(f"task{t}_prune")
         self.kept[f"task{t}"] = kept
-        rank_zero_info(
-            f"TaskFreezing: epoch {trainer.current_epoch}, task {t} pruned, keeps {kept}"
-        )
+        say(trainer, f"TaskFreezing: epoch {trainer.current_epoch}, task {t} pruned, keeps {kept}")
         self._write_summary(trainer)
 
     @override
@@ -302,8 +300,9 @@ class TaskFreezing(Callback):
                 for j in range(self.num_tasks):
                     self._record(trainer, pl_module, j, f"table1/task{j}_final_test_acc")
                 if trainer.max_epochs is not None and trainer.max_epochs > self.total_epochs:
-                    rank_zero_info(
-                        f"TaskFreezing: schedule done after {self.total_epochs} epochs, stopping"
+                    say(
+                        trainer,
+                        f"TaskFreezing: schedule done after {self.total_epochs} epochs, stopping",
                     )
                     trainer.should_stop = True
             self._write_summary(trainer)
@@ -333,7 +332,7 @@ class TaskFreezing(Callback):
             pl_module, loader, forward=lambda x: pl_module(x, t), datamodule=trainer.datamodule
         )
         self.accuracy[key] = accuracy
-        rank_zero_info(f"TaskFreezing: {key} = {accuracy:.4f}")
+        say(trainer, f"TaskFreezing: {key} = {accuracy:.4f}")
         if trainer.is_global_zero:
             log_to_loggers(trainer, {key: accuracy}, trainer.global_step)
 
