@@ -2,8 +2,8 @@
 
 The pipeline of the paper's Section 4 study (no Lightning): the connections owned by tasks
 ``< t`` (the net at t = 0, after the earlier tasks' pruning) against the new connections owned by
-task ``t`` (made at t = 1), counted with their multiplicities by
-:func:`pl_powerlaw.connectivity.connection_counts`; the numbers come from
+task ``t`` (made at t = 1), counted with their multiplicities for every (producer, consumer) pair
+by :func:`pl_powerlaw.connectivity.edge_counts`; the numbers come from
 :mod:`pl_powerlaw.preferential`, the figures from :mod:`pl_powerlaw.plotting.preferential`.
 """
 
@@ -13,14 +13,18 @@ from typing import Any
 
 from torch import nn
 
+from pl_powerlaw.analysis.degrees import to_numpy
 from pl_powerlaw.analysis.publish import LogMetrics, log_scalars
-from pl_powerlaw.connectivity import connection_counts, trace_chain
+from pl_powerlaw.connectivity import edge_counts, graph_degrees, trace_graph
 from pl_powerlaw.continual import OWNER_BUFFER, owned_layers, task_kept
-from pl_powerlaw.preferential import PreferentialAttachment, analyze_attachment
+from pl_powerlaw.preferential import PreferentialAttachment, analyze_attachment_edges
 
 
 def analyze_transition(net: nn.Module, task: int, n_bins: int = 8) -> PreferentialAttachment:
     """Preferential attachment from "owned by tasks < ``task``" (t = 0) to "owned by ``task``" (t = 1).
+
+    Works on a net of any shape the connectivity code traces: every (producer, consumer) pair of
+    node layers is an edge with its own ``Pi(k, k')``.
 
     Raises:
         ValueError: if ``task`` < 1 (a transition needs an earlier task).
@@ -29,13 +33,18 @@ def analyze_transition(net: nn.Module, task: int, n_bins: int = 8) -> Preferenti
         raise ValueError(
             f"Expected `task` >= 1 (a transition needs an earlier task) but got {task}"
         )
-    chain = trace_chain(net)
+    graph = trace_graph(net)
     old = task_kept(net, task - 1)
     new = task_kept(net, task, only=True)
-    old_counts = [c.cpu().numpy() for c in connection_counts(chain, old)]
-    new_counts = [c.cpu().numpy() for c in connection_counts(chain, new)]
-    names = [node.name for node in chain.node_layers]
-    return analyze_attachment(names, old_counts, new_counts, n_bins=n_bins)
+    names = [layer.name for layer in graph.node_layers]
+    return analyze_attachment_edges(
+        names,
+        {edge: c.cpu().numpy() for edge, c in edge_counts(graph, old).items()},
+        {edge: c.cpu().numpy() for edge, c in edge_counts(graph, new).items()},
+        to_numpy(graph_degrees(graph, old)),
+        to_numpy(graph_degrees(graph, new)),
+        n_bins,
+    )
 
 
 def owned_tasks(net: nn.Module) -> list[int]:

@@ -27,7 +27,7 @@ apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,7 +302,7 @@ def analyze_attachment(
     new_counts: Sequence[np.ndarray],
     n_bins: int = 8,
 ) -> PreferentialAttachment:
-    """``Pi(k, k')`` for every adjacent pair and ``Delta k(k)`` for every node layer.
+    """``Pi(k, k')`` for every adjacent pair and ``Delta k(k)`` for every node layer of a chain.
 
     Args:
         names: node layer names, one more than count matrices.
@@ -311,7 +311,8 @@ def analyze_attachment(
         n_bins: log-spaced degree bins per node layer.
 
     Returns:
-        The kernels and increments, in layer order.
+        The kernels and increments, in layer order (:func:`analyze_attachment_edges` on the
+        chain's edges).
 
     Example:
         >>> old = [np.array([[1, 1], [0, 1]])]
@@ -325,29 +326,74 @@ def analyze_attachment(
             f"Expected {len(old_counts) + 1} names and {len(old_counts)} new count matrices but "
             f"got {len(names)} and {len(new_counts)}"
         )
-    for old, new in zip(old_counts, new_counts, strict=True):
-        if np.shape(old) != np.shape(new):
+    edges = list(zip(names, names[1:], strict=False))
+    degrees = dict(zip(names, _degrees(old_counts), strict=True))  # t = 0 degrees (paper eq. 6)
+    increments = dict(zip(names, _degrees(new_counts), strict=True))  # old links are frozen
+    return analyze_attachment_edges(
+        names,
+        dict(zip(edges, old_counts, strict=True)),
+        dict(zip(edges, new_counts, strict=True)),
+        degrees,
+        increments,
+        n_bins,
+    )
+
+
+def analyze_attachment_edges(
+    names: Sequence[str],
+    old_counts: Mapping[tuple[str, str], np.ndarray],
+    new_counts: Mapping[tuple[str, str], np.ndarray],
+    degrees: Mapping[str, np.ndarray],
+    increments: Mapping[str, np.ndarray],
+    n_bins: int = 8,
+) -> PreferentialAttachment:
+    """``Pi(k, k')`` for every (producer, consumer) edge and ``Delta k(k)`` for every node layer.
+
+    The general form for a net of any shape (a residual block's output layer also reads the
+    block's input: that pair is an edge too). The degrees are those of the whole net, over all
+    its edges (from :func:`pl_powerlaw.connectivity.graph_degrees` or
+    :func:`~pl_powerlaw.connectivity.degrees_from_edge_counts`).
+
+    Args:
+        names: node layer names, in order.
+        old_counts: ``{(producer, consumer): (n_consumer, n_producer)}`` connections at t = 0.
+        new_counts: the connections made between t = 0 and t = 1, same keys and shapes.
+        degrees: t = 0 degree of every node of every layer (paper eq. 6).
+        increments: new connections of every node, ``k(t = 1) - k(t = 0)``.
+        n_bins: log-spaced degree bins per node layer.
+
+    Returns:
+        One kernel per edge (``lower`` = producer, ``upper`` = consumer) in ``old_counts`` order,
+        one increment per node layer in ``names`` order.
+    """
+    if set(old_counts) != set(new_counts):
+        raise ValueError(
+            f"Expected the same edges at t = 0 and t = 1 but got {sorted(old_counts)} and "
+            f"{sorted(new_counts)}"
+        )
+    for edge, old in old_counts.items():
+        if np.shape(old) != np.shape(new_counts[edge]):
             raise ValueError(
-                f"Expected old and new counts of equal shape but got {np.shape(old)} and {np.shape(new)}"
+                f"Expected old and new counts of equal shape but got {np.shape(old)} and "
+                f"{np.shape(new_counts[edge])} for {edge}"
             )
-    degrees = _degrees(old_counts)  # t = 0 degrees (paper eq. 6)
-    increments = _degrees(new_counts)  # k(t = 1) - k(t = 0), old links are frozen
-    edges = [log_degree_bins(d, n_bins) for d in degrees]
+    degrees = {name: np.asarray(degrees[name]) for name in names}
+    edges = {name: log_degree_bins(degrees[name], n_bins) for name in names}
     kernels = [
         attachment_kernel(
-            new_counts[l],
-            degrees[l],
-            degrees[l + 1],
-            edges[l],
-            edges[l + 1],
-            names[l],
-            names[l + 1],
+            new_counts[(lower, upper)],
+            degrees[lower],
+            degrees[upper],
+            edges[lower],
+            edges[upper],
+            lower,
+            upper,
         )
-        for l in range(len(new_counts))  # noqa: E741
+        for lower, upper in old_counts
     ]
     layer_increments = [
-        degree_increment(degrees[l], increments[l], edges[l], names[l])
-        for l in range(len(names))  # noqa: E741
+        degree_increment(degrees[name], np.asarray(increments[name]), edges[name], name)
+        for name in names
     ]
     return PreferentialAttachment(kernels, layer_increments)
 
