@@ -98,6 +98,23 @@ def _check_input_shape(net: nn.Module, input_shape: Sequence[int] | None) -> tup
     return shape
 
 
+def check_layer_names(layers: Sequence[str], names: Sequence[str]) -> list[str]:
+    """``layers`` as a list if it names distinct layers among ``names``, else a ValueError."""
+    if isinstance(layers, str):
+        raise ValueError(
+            f"Expected `layers` to be a sequence of names but got the string {layers!r}"
+        )
+    chosen = list(layers)
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise ValueError(
+            f"Unknown layer name(s) {unknown} in `layers`; expected some of {list(names)}"
+        )
+    if len(set(chosen)) != len(chosen) or not chosen:
+        raise ValueError(f"Expected distinct, at least one name in `layers` but got {chosen}")
+    return chosen
+
+
 def _check_layers(net: nn.Module, layers: Sequence[str] | None) -> list[str]:
     names = [name for name, _ in masked_modules(net)]
     if not names:
@@ -110,17 +127,7 @@ def _check_layers(net: nn.Module, layers: Sequence[str] | None) -> list[str]:
                 f"Expected masked layers besides the output heads {sorted(outputs)}; pass `layers`"
             )
         return chosen
-    if isinstance(layers, str):
-        raise ValueError(
-            f"Expected `layers` to be a sequence of names but got the string {layers!r}"
-        )
-    chosen = list(layers)
-    unknown = [name for name in chosen if name not in names]
-    if unknown:
-        raise ValueError(f"Unknown layer name(s) {unknown} in `layers`; expected some of {names}")
-    if len(set(chosen)) != len(chosen) or not chosen:
-        raise ValueError(f"Expected distinct, at least one name in `layers` but got {chosen}")
-    return chosen
+    return check_layer_names(layers, names)
 
 
 def _input_layer(call: LayerCall, module: nn.Module, input_shape: tuple[int, ...]) -> NodeLayer:

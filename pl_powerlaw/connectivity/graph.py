@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pl_powerlaw.connectivity.chain import NodeLayer, _check_input_shape
+from pl_powerlaw.connectivity.chain import NodeLayer, _check_input_shape, check_layer_names
 from pl_powerlaw.connectivity.errors import UnsupportedNetError
 from pl_powerlaw.connectivity.masks import weight_shape
 from pl_powerlaw.connectivity.routes import align
@@ -132,17 +132,7 @@ def _check_layers(net: nn.Module, layers: Sequence[str] | None) -> list[str] | N
         )
     if layers is None:
         return None
-    if isinstance(layers, str):
-        raise ValueError(
-            f"Expected `layers` to be a sequence of names but got the string {layers!r}"
-        )
-    chosen = list(layers)
-    unknown = [name for name in chosen if name not in names]
-    if unknown:
-        raise ValueError(f"Unknown layer name(s) {unknown} in `layers`; expected some of {names}")
-    if len(set(chosen)) != len(chosen) or not chosen:
-        raise ValueError(f"Expected distinct, at least one name in `layers` but got {chosen}")
-    return chosen
+    return check_layer_names(layers, names)
 
 
 def _heads(net: nn.Module, calls: list[TracedCall]) -> set[str]:
