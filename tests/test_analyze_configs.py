@@ -1,7 +1,9 @@
 """The CIFAR-10 and ImageNet configs run one ``fast_dev_run`` batch on generated data.
 
 The ImageNet configs are made for GPUs with DDP and bf16; on the CPU they run with the
-overrides a user would give for a laptop check (single device, fp32, batch 2, no workers).
+overrides a user would give for a laptop check (single device, fp32, batch 2, no workers). The
+shipped DDP and bf16 settings themselves are built into a Trainer, unchanged, in
+``test_imagenet_trainer.py``.
 """
 
 from __future__ import annotations

@@ -71,6 +71,24 @@ def test_analyze_transition_needs_an_earlier_task() -> None:
         analyze_transition(two_task_net(0), 0)
 
 
+def by_hand(net: MultiHeadMLP) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """t = 0 degrees and new links per node of input, fc1, fc2, and fc2's new links, by hand."""
+    layers = owned_layers(net)
+    old = {
+        n: ((m.weight_owner == 0) & (m.weight_mask != 0)).long().numpy() for n, m in layers.items()
+    }
+    new = {n: (m.weight_owner == 1).long().numpy() for n, m in layers.items()}
+    k0 = [old["fc1"].sum(0), old["fc1"].sum(1) + old["fc2"].sum(0), old["fc2"].sum(1)]
+    dk = [new["fc1"].sum(0), new["fc1"].sum(1) + new["fc2"].sum(0), new["fc2"].sum(1)]
+    return k0, dk, new["fc2"]
+
+
+def line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares slope and intercept (numpy's polyfit) and Pearson's r (corrcoef)."""
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept), float(np.corrcoef(x, y)[0, 1])
+
+
 def test_callback_writes_json_and_tensorboard_figures(tmp_path: Path) -> None:
     seed_everything(0)
     logger = TensorBoardLogger(str(tmp_path), name="tb")
@@ -87,23 +105,81 @@ def test_callback_writes_json_and_tensorboard_figures(tmp_path: Path) -> None:
     trainer.fit(make_model(), datamodule=TinyTasks())
     record = json.loads((Path(trainer.log_dir) / "preferential_attachment.json").read_text())
     (transition,) = record["transitions"]
-    assert (transition["from_task"], transition["to_task"]) == (0, 1)
+    assert (transition["from_task"], transition["to_task"], transition["n_bins"]) == (0, 1, 4)
     assert [p["lower"] for p in transition["layer_pairs"]] == ["input", "fc1"]
     assert [n["name"] for n in transition["node_layers"]] == ["input", "fc1", "fc2"]
-    n_new = int((trainer.lightning_module.net.fc2.weight_owner == 1).sum())
-    assert transition["node_layers"][2]["n_zero"] >= 0
+    k0, dk, new_fc2 = by_hand(trainer.lightning_module.net)
+    events = EventAccumulator(trainer.log_dir, size_guidance={"images": 0, "scalars": 0}).Reload()
+    scalars = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+    # Delta k(k) per node layer: bins, per-bin means and both line fits against numpy
+    for layer, node in enumerate(transition["node_layers"]):
+        edges = np.array(node["edges"])
+        positive = k0[layer][k0[layer] >= 1]
+        assert edges[0] == positive.min() and edges[-1] == positive.max() + 1
+        assert np.all(np.diff(edges) > 0) and len(edges) - 1 <= 4
+        assert node["n_zero"] == int((k0[layer] == 0).sum())
+        index = np.searchsorted(edges, k0[layer], side="right") - 1
+        k_mean, delta_k = [], []
+        for b in range(len(edges) - 1):
+            inside = (index == b) & (k0[layer] >= 1)
+            assert node["n_nodes"][b] == inside.sum()
+            assert node["new_links"][b] == dk[layer][inside].sum()
+            if inside.any():
+                k_mean.append(k0[layer][inside].mean())
+                delta_k.append(dk[layer][inside].mean())
+        assert len(k_mean) >= 3, node["name"]  # enough bins for a line that can be wrong
+        np.testing.assert_allclose([d for d in node["delta_k"] if d is not None], delta_k)
+        slope, intercept, r = line(np.array(k_mean), np.array(delta_k))
+        fit = node["fit"]
+        assert fit["n"] == len(k_mean)
+        assert fit["slope"] == pytest.approx(slope, rel=1e-9, abs=1e-12), node["name"]
+        assert fit["intercept"] == pytest.approx(intercept, rel=1e-9, abs=1e-12), node["name"]
+        assert fit["pearson_r"] == pytest.approx(r, rel=1e-9), node["name"]
+        assert fit["r2"] == pytest.approx(r * r, rel=1e-9), node["name"]
+        _, _, node_r = line(positive.astype(float), dk[layer][k0[layer] >= 1].astype(float))
+        assert node["node_fit"]["pearson_r"] == pytest.approx(node_r, rel=1e-9), node["name"]
+        zero = k0[layer] == 0
+        if zero.any():
+            assert node["delta_k_zero"] == pytest.approx(dk[layer][zero].mean())
+        else:
+            assert node["delta_k_zero"] is None
+        tag = f"preferential/task1/{node['name']}/delta_k_slope"
+        assert scalars[tag] == pytest.approx(slope, rel=1e-6, abs=1e-9)  # float32 in TensorBoard
+    # every new fc2 connection is counted once: binned, or made by a node of t = 0 degree 0
     fc2 = transition["node_layers"][2]
+    n_new = int(new_fc2.sum())
     assert sum(fc2["new_links"]) + (fc2["delta_k_zero"] or 0) * fc2["n_zero"] == pytest.approx(
         n_new
     )
-    events = EventAccumulator(trainer.log_dir, size_guidance={"images": 0}).Reload()
+    # Pi(k, k') of fc1 -> fc2 over bin pairs, and the slope of log Pi against log(k k')
+    pair = transition["layer_pairs"][1]
+    lower, upper = np.array(pair["edges_lower"]), np.array(pair["edges_upper"])
+    lo = np.searchsorted(lower, k0[1], side="right") - 1
+    up = np.searchsorted(upper, k0[2], side="right") - 1
+    x, y = [], []
+    for a in range(len(upper) - 1):
+        for b in range(len(lower) - 1):
+            rows, cols = (up == a) & (k0[2] >= 1), (lo == b) & (k0[1] >= 1)
+            pairs = rows.sum() * cols.sum()
+            links = new_fc2[np.ix_(rows, cols)].sum()
+            assert pair["pairs"][a][b] == pairs and pair["new_links"][a][b] == links
+            if pairs:
+                assert pair["pi"][a][b] == pytest.approx(links / pairs)
+            if links:
+                x.append(np.log10(k0[2][rows].mean() * k0[1][cols].mean()))
+                y.append(np.log10(links / pairs))
+    assert len(x) >= 3
+    slope, _, r = line(np.array(x), np.array(y))
+    kernel = pair["fit_log_pi_vs_log_kk"]
+    assert kernel["slope"] == pytest.approx(slope, rel=1e-9, abs=1e-12)
+    assert kernel["pearson_r"] == pytest.approx(r, rel=1e-9)
+    assert scalars["preferential/task1/fc1-fc2/pi_slope"] == pytest.approx(slope, rel=1e-6)
     images = set(events.Tags()["images"])
     assert {
-        "preferential/pi/input-fc1/task1",
-        "preferential/pi/fc1-fc2/task1",
-        "preferential/delta_k/task1",
+        "preferential/pi/input-fc1",
+        "preferential/pi/fc1-fc2",
+        "preferential/delta_k",
     } <= images
-    assert any(tag.endswith("fc1/delta_k_slope") for tag in events.Tags()["scalars"])
 
 
 def test_callback_does_nothing_before_a_second_task_is_pruned(tmp_path: Path) -> None:

@@ -134,3 +134,15 @@ def test_tile_images_places_each_panel_row_by_row():
         tile_images([])
     with pytest.raises(ValueError, match="one channel count"):
         tile_images([a, np.zeros((2, 3, 4), np.uint8)])
+
+
+@pytest.mark.parametrize("name", ["canvas", "ccdf", "preferential"])
+def test_docstring_examples_of_the_plotting_modules_run(name):
+    """The examples live in the submodules (the package's own docstring has none): each must run."""
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"pl_powerlaw.plotting.{name}")
+    outcome = doctest.testmod(module)
+    assert outcome.attempted > 0, f"{module.__name__} has no example"
+    assert outcome.failed == 0, module.__name__
