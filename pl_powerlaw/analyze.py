@@ -44,6 +44,7 @@ from pl_powerlaw.analysis import (
 )
 from pl_powerlaw.atomic import staged_folder
 from pl_powerlaw.checkpoints import CheckpointError, load_net
+from pl_powerlaw.connectivity import trace_graph
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.masked import masked_modules
 from pl_powerlaw.pruning import check_fraction, hidden_layers, layer_fractions, prune_layers
@@ -255,20 +256,20 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
         stage("kept " + ", ".join(f"{name} {kept[name] / total[name]:.1%}" for name in kept))
     stage(f"measuring node degrees and fitting (n_boot={options.fit.n_boot})")
     try:
-        report = analyze_net(
-            net,
-            EVENT,
-            options.fit,
-            input_shape=options.input_shape,
-            layers=options.layers,
-            epoch=info.get("epoch"),
-            global_step=info.get("global_step"),
-        )
+        graph = trace_graph(net, options.input_shape, options.layers)
     except (RuntimeError, ValueError) as error:  # the tracer names the op or the bad argument
         first = str(error).strip().splitlines()[0]
         raise AnalyzeError(
             f"Cannot trace the net with input shape {options.input_shape}: {first}"
         ) from None
+    report = analyze_net(
+        net,
+        EVENT,
+        options.fit,
+        graph=graph,
+        epoch=info.get("epoch"),
+        global_step=info.get("global_step"),
+    )
     del net
     stage("plotting and writing")
     n_files = write_outputs(options.out, report)

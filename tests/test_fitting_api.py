@@ -128,9 +128,9 @@ def test_docstring_examples_run():
     import doctest
 
     import pl_powerlaw.fitting as package
-    import pl_powerlaw.plotting as plotting
-    from pl_powerlaw.fitting import compare, distributions, fit, mle, result, sums
+    from pl_powerlaw.fitting import compare, distributions, fit, mle, null, result, sums, verdict
 
-    for module in (package, compare, distributions, fit, mle, result, sums, plotting):
+    for module in (package, compare, distributions, fit, mle, null, result, sums, verdict):
         outcome = doctest.testmod(module)
         assert outcome.failed == 0, module.__name__
+        assert outcome.attempted > 0, f"{module.__name__} has no example that ran"

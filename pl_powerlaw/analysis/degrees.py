@@ -218,6 +218,7 @@ def analyze_net(
     layers: Sequence[str] | None = None,
     epoch: int | None = None,
     global_step: int | None = None,
+    graph: Any | None = None,
 ) -> DegreeReport:
     """Degrees of every node layer of ``net``, their fits, comparisons, null and verdicts.
 
@@ -230,9 +231,11 @@ def analyze_net(
         layers: learnable layers whose outputs are node layers (default: all but output heads).
         epoch: training epoch of the moment, if any.
         global_step: optimizer step of the moment, if any.
+        graph: the net's :func:`~pl_powerlaw.connectivity.trace_graph`, when the caller traced
+            it already (then ``input_shape`` and ``layers`` are not used).
     """
     options = options or FitOptions()
-    graph = trace_graph(net, input_shape, layers)
+    graph = trace_graph(net, input_shape, layers) if graph is None else graph
     kept = kept_entries(net, graph)
     degrees = to_numpy(graph_degrees(graph, kept))
     null = None
