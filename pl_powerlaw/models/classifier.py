@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
-from pl_powerlaw.checkpoints import RNG_KEY, check_masks, rng_state, set_rng_state
+from pl_powerlaw.checkpoints import check_masks
+from pl_powerlaw.rng import RNG_KEY, rng_state, set_rng_state
 
 OptimizerCallable = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerCallable = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]

@@ -9,14 +9,13 @@ from pl_powerlaw.preferential.bins import bin_degrees, bin_means, log_degree_bin
 from pl_powerlaw.preferential.kernel import (
     AttachmentKernel,
     DegreeIncrement,
-    LineFit,
     PreferentialAttachment,
     analyze_attachment,
     analyze_attachment_edges,
     attachment_kernel,
     degree_increment,
-    fit_line,
 )
+from pl_powerlaw.preferential.lines import LineFit, fit_line
 
 __all__ = [
     "AttachmentKernel",

@@ -33,62 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from pl_powerlaw.connectivity import degrees_from_counts
 from pl_powerlaw.preferential.bins import bin_degrees, bin_means, log_degree_bins
-
-
-@dataclass(frozen=True)
-class LineFit:
-    """Least-squares line ``y = slope * x + intercept`` with ``r2`` and Pearson ``r`` (None if undefined)."""
-
-    slope: float | None
-    intercept: float | None
-    r2: float | None
-    pearson_r: float | None
-    n: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "slope": self.slope,
-            "intercept": self.intercept,
-            "r2": self.r2,
-            "pearson_r": self.pearson_r,
-            "n": self.n,
-        }
-
-
-def fit_line(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> LineFit:
-    """Ordinary least-squares line through ``(x, y)`` (:func:`scipy.stats.linregress`).
-
-    Args:
-        x: abscissae.
-        y: ordinates, same length.
-
-    Returns:
-        The fit; every field but ``n`` is None with fewer than two points or a constant ``x``,
-        ``r2`` and ``pearson_r`` are None when ``y`` is constant.
-
-    Example:
-        >>> fit_line([0, 1, 2], [1, 3, 5]).slope
-        2.0
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(
-            f"Expected 1-d `x` and `y` of equal length but got {x.shape} and {y.shape}"
-        )
-    n = int(x.size)
-    if n < 2 or np.ptp(x) == 0:
-        return LineFit(None, None, None, None, n)
-    line = stats.linregress(x, y)
-    slope, intercept = float(line.slope), float(line.intercept)
-    if np.ptp(y) == 0:
-        return LineFit(slope, intercept, None, None, n)
-    r = float(line.rvalue)
-    return LineFit(slope, intercept, r * r, r, n)
+from pl_powerlaw.preferential.lines import LineFit, fit_line
 
 
 @dataclass(frozen=True)
