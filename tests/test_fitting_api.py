@@ -42,6 +42,8 @@ def test_continuous_accepts_reals():
     x = sample_tpl(400, 1.5, 1.0, 50.0, discrete=False, rng=0)
     fit = fit_truncated_power_law(x, discrete=False)
     assert not fit.flagged and isinstance(fit.xmin, float)
+    known = fit_truncated_power_law(x, discrete=False, xmin=1.0, xmax=50.0)  # the true range
+    assert abs(known.alpha - 1.5) < 3 * known.alpha_se  # recovers the alpha it was drawn with
 
 
 @pytest.mark.parametrize(

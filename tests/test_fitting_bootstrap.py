@@ -51,11 +51,25 @@ def test_all_model_draws_when_no_value_lies_outside():
     assert all(s.size == 40 and s.min() >= 1 and s.max() <= 50 for s in sets)
 
 
-def test_fixed_bounds_are_kept_in_the_replicates():
+def test_fixed_bounds_are_kept_in_the_replicates(monkeypatch):
+    from pl_powerlaw.fitting import bootstrap
+
+    seen = []
+    real_search = bootstrap.search
+
+    def spy(datasets, settings, guess):
+        results = real_search(datasets, settings, guess)
+        seen.extend(results)
+        return results
+
+    monkeypatch.setattr(bootstrap, "search", spy)
     x = sample_tpl(300, 1.2, 1, 100, rng=9)
     fit = fit_truncated_power_law(x, xmin=1, xmax=100, n_boot=30)
     assert (fit.xmin, fit.xmax) == (1, 100)
     assert 0.0 <= fit.p_value <= 1.0 and fit.n_boot_valid == 30
+    fitted = [r for r in seen if hasattr(r, "xmin")]
+    assert fitted, "no replicate went through the search"
+    assert {(r.xmin, r.xmax) for r in fitted} == {(1, 100)}  # every replicate: the fixed range
 
 
 def _hub_layer():
