@@ -53,6 +53,16 @@ def test_a_schedule_longer_than_max_epochs_is_refused(tmp_path, fake_data):
     assert "MagnitudePruning" in line and "retrain1" in line
 
 
+def test_a_continual_schedule_longer_than_max_epochs_is_refused_before_any_file(tmp_path, fake_data):
+    # TaskFreezing needs every task's epochs: its last phase starts at epoch 8 of 10, so 9 epochs
+    # pass the generic "last phase starts" check but would cut task 1's retraining short
+    config = str(CONFIGS / "continual_mnist_s8_quick.yaml")
+    before = files_in(tmp_path)
+    result = run_cli("fit", "--config", config, "--trainer.max_epochs=9", *fake_data, cwd=tmp_path)
+    line = assert_clean_failure(result, tmp_path, before, "max_epochs", ">= 10", "got 9")
+    assert "TaskFreezing" in line
+
+
 def test_missing_data_names_the_data_root_options_and_creates_nothing(tmp_path):
     missing = tmp_path / "no" / "such" / "root"
     before = files_in(tmp_path)

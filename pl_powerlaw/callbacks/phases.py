@@ -38,6 +38,15 @@ def check_phases(phases: list[tuple[int, str]], owner: str) -> list[tuple[int, s
 
 
 @runtime_checkable
+class FixedLength(Protocol):
+    """A schedule that needs a set number of epochs to complete (e.g. every task's epochs)."""
+
+    def schedule_epochs(self) -> int:
+        """Epochs the schedule needs; ``max_epochs`` must be at least this."""
+        ...
+
+
+@runtime_checkable
 class TaskSchedule(Protocol):
     """A callback that trains tasks one after another and prunes each (continual learning)."""
 
@@ -65,12 +74,23 @@ def check_schedule_fits(
         max_epochs: the trainer's ``max_epochs`` (None or -1: no limit).
         fast_dev_run: a smoke run, which is never refused.
 
+    A :class:`FixedLength` schedule must also fit whole: ``max_epochs`` at least its
+    ``schedule_epochs()``.
+
     Raises:
         InputError: naming the callback, its phases and ``max_epochs``.
     """
     if fast_dev_run or max_epochs in (None, -1):
         return
     for callback in callbacks:
+        if isinstance(callback, FixedLength):
+            needed = callback.schedule_epochs()
+            if max_epochs < needed:
+                raise InputError(
+                    f"Expected `trainer.max_epochs` >= {needed} (the epochs "
+                    f"{type(callback).__name__}'s schedule needs) but got {max_epochs}: the run "
+                    "would end before the schedule completes"
+                )
         if not isinstance(callback, PhaseSource):
             continue
         phases = callback.phases()

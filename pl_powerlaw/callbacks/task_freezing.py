@@ -25,7 +25,7 @@ from typing_extensions import override
 from pl_powerlaw.atomic import write_json_atomic
 from pl_powerlaw.callbacks.evaluation import evaluate_accuracy, test_loader
 from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run_dir, say
-from pl_powerlaw.callbacks.phases import check_phases
+from pl_powerlaw.callbacks.phases import check_phases, check_schedule_fits
 from pl_powerlaw.continual import (
     claim_free_weights,
     freeze_plan,
@@ -157,6 +157,10 @@ class TaskFreezing(Callback):
             phases += [(dense, f"task{t}_dense"), (retrain, f"task{t}_retrain")]
         return check_phases(phases, type(self).__name__)
 
+    def schedule_epochs(self) -> int:
+        """Every task's dense and retraining epochs: the run needs all of them."""
+        return self.total_epochs
+
     def task_of_epoch(self, epoch: int) -> int:
         """The task trained at ``epoch`` (the last task after the schedule)."""
         return max(t for t, (dense, _) in enumerate(self.starts) if dense <= epoch)
@@ -209,16 +213,8 @@ class TaskFreezing(Callback):
                 f"Expected a LightningModule with `set_task(t)` (e.g. MultiTaskClassifier) but got "
                 f"{type(pl_module).__name__}"
             )
-        max_epochs = trainer.max_epochs
-        if (
-            not trainer.fast_dev_run
-            and max_epochs not in (None, -1)
-            and max_epochs < self.total_epochs
-        ):
-            raise InputError(
-                f"Expected `trainer.max_epochs` >= {self.total_epochs} (the sum of the tasks' "
-                f"epochs) but got {max_epochs}"
-            )
+        # the CLI makes the same check before any folder exists; this covers plain Trainer use
+        check_schedule_fits([self], trainer.max_epochs, bool(trainer.fast_dev_run))
 
     @staticmethod
     def _net(pl_module: LightningModule) -> nn.Module:
