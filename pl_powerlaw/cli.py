@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 from jsonargparse import ArgumentError
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -157,6 +158,32 @@ def run_folder_of(ckpt_path: str | None) -> tuple[Path, str, int] | None:
     return path.parents[3], path.parents[2].name, int(version[len("version_") :])
 
 
+def requeue_checkpoint(root_dir: str | Path) -> Path | None:
+    """The newest ``hpc_ckpt_<n>.ckpt`` in ``root_dir`` when this process is a SLURM job step.
+
+    Lightning's SLURM plugin saves it on the requeue signal (``--signal=SIGUSR1@90``) and restores
+    it when the requeued job starts with the same command. Naming it lets the CLI check it like any
+    ``--ckpt_path`` and continue the run in its own folder.
+    """
+    if not SLURMEnvironment.detect():
+        return None
+    found = []
+    for path in Path(root_dir).glob("hpc_ckpt_*.ckpt"):
+        number = path.stem[len("hpc_ckpt_") :]
+        if number.isdigit():
+            found.append((int(number), path))
+    return max(found)[1] if found else None
+
+
+def run_folder_in(checkpoint: dict) -> tuple[Path, str, int] | None:
+    """The run folder of a checkpoint saved outside it, from its ``ModelCheckpoint``'s folder."""
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if str(key).startswith("ModelCheckpoint") and isinstance(state, dict):
+            if state.get("dirpath"):
+                return run_folder_of(str(Path(state["dirpath"]) / "last.ckpt"))
+    return None
+
+
 class PowerLawCLI(LightningCLI):
     """LightningCLI with named callback slots, config overlays and one root folder."""
 
@@ -181,7 +208,7 @@ class PowerLawCLI(LightningCLI):
             return
         if getattr(init_args, "save_dir", None) == FOLLOW_ROOT_DIR:
             init_args.save_dir = config.get("trainer.default_root_dir") or "."
-        run = run_folder_of(config.get("ckpt_path")) if self.subcommand == "fit" else None
+        run = self._resume_folder if self.subcommand == "fit" else None
         if run is not None and getattr(init_args, "version", None) is None:
             # a resumed run continues in its own folder: one run, one place for its records
             init_args.save_dir, init_args.name, init_args.version = str(run[0]), run[1], run[2]
@@ -189,11 +216,19 @@ class PowerLawCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyperparameters here, first of all: check the file
         # before, so a missing, foreign or damaged checkpoint is one clear line
+        self._resume_folder = None
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if subcommand == "fit" and path is None:
+            # a requeued SLURM job: resume its requeue checkpoint by name, checked as any other
+            path = requeue_checkpoint(self.config[subcommand].get("trainer.default_root_dir") or ".")
+            if path is not None:
+                self.config[subcommand]["ckpt_path"] = path = str(path)
         if path is not None and str(path) not in ("last", "best", "hpc", "registry"):
-            state, _ = extract_state_dict(read_checkpoint(path))
+            checkpoint = read_checkpoint(path)
+            state, _ = extract_state_dict(checkpoint)
             check_masks(state)
+            self._resume_folder = run_folder_of(path) or run_folder_in(checkpoint)
         super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
