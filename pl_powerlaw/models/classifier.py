@@ -83,12 +83,26 @@ class ImageClassifier(LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        metric = self.metrics[f"{stage}_acc"]
-        metric(logits, y)
+        # the accuracy's state only: its value is computed and logged once, at the epoch's end
+        self.metrics[f"{stage}_acc"].update(logits, y)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
-        self.log(f"{stage}/acc", metric, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss
+
+    def _log_accuracy(self, stage: str) -> None:
+        self.log(f"{stage}/acc", self.metrics[f"{stage}_acc"], prog_bar=stage != "train")
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        self._log_accuracy("train")
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_accuracy("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_accuracy("test")
 
     @override
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

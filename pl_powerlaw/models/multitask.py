@@ -93,11 +93,13 @@ class MultiTaskClassifier(ImageClassifier):
         trainer = self._trainer  # None when called outside a Trainer
         if trainer is not None and trainer.world_size > 1:
             loss = loss + self._idle_heads_term()
-        metric = self.metrics["fit"]
-        metric(logits, y)
+        self.metrics["fit"].update(logits, y)  # logged once, at the epoch's end
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train/acc", metric, on_step=False, on_epoch=True)
         return loss
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        self.log("train/acc", self.metrics["fit"])
 
     def _idle_heads_term(self) -> Tensor:
         """0 x the other heads' parameters, added to the loss under DDP: the loss is unchanged.
