@@ -82,6 +82,10 @@ class InMemoryDataModule(LightningDataModule):
     Subclasses load their tensors in ``setup`` and call :meth:`build_splits`, which fills
     ``self.train_set``, ``self.val_set`` and ``self.test_set``.
 
+    On a GPU trainer with ``num_workers=0`` the splits are moved to the GPU once, when their first
+    loader is made, and batches are gathered there: no per-batch host-to-device copy of images
+    (MNIST's splits take 55 MB, CIFAR-10's 184 MB).
+
     Args:
         val_size: the last ``val_size`` training images validate.
         normalize: standardise each channel with the training split's mean and std.
@@ -173,21 +177,31 @@ class InMemoryDataModule(LightningDataModule):
             images, labels = take_first(images, labels, subset, f"{split}_subset")
             setattr(self, f"{split}_set", self.make_dataset(images, labels))
 
+    def batch_device(self) -> torch.device:
+        """Where batches are gathered: the trainer's GPU when there are no workers, else the CPU."""
+        trainer = self.trainer
+        if trainer is None or self.num_workers > 0:
+            return torch.device("cpu")
+        device = trainer.strategy.root_device
+        return device if device.type == "cuda" else torch.device("cpu")
+
     def _require(self, split: str) -> InMemoryImageDataset:
         dataset = getattr(self, f"{split}_set")
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before {split}_dataloader()")
-        return dataset
+        return dataset.to_device(self.batch_device())
 
     def make_loader(self, dataset: InMemoryImageDataset, train: bool) -> DataLoader:
         """A batch loader over ``dataset``: shuffled with ``batch_size`` when ``train``."""
+        device = self.batch_device()
+        dataset.to_device(device)
         return batch_loader(
             dataset,
             self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             generator=self.shuffle_generator if train else None,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and device.type == "cpu",  # GPU tensors are not pinned
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -98,8 +98,21 @@ class InMemoryImageDataset(Dataset):
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def to_device(self, device: torch.device | str) -> InMemoryImageDataset:
+        """Move the images, labels and pixel constants to ``device`` in place; returns ``self``.
+
+        Batches are then gathered on ``device``: only the batch's indices cross from the host.
+        Tensors already on ``device`` are not copied.
+        """
+        device = torch.device(device)
+        for name in ("images", "labels", "mean", "std", "pixel_permutation"):
+            value = getattr(self, name)
+            if value is not None and value.device != device:
+                setattr(self, name, value.to(device))
+        return self
+
     def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.images.device)
         x = self.images.index_select(0, index)  # (B, C, H, W) uint8
         if self.pixel_permutation is not None:
             b, c, h, w = x.shape
