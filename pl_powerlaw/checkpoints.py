@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn.recurrent import MASK_KEY, mask_key, recurrent_matrices
 
 PREFIX = "net."
 CONFIG_NAME = "config.yaml"
@@ -235,7 +236,7 @@ def check_masks(state_dict: Mapping[str, Tensor]) -> None:
     for key, value in state_dict.items():
         if not torch.is_tensor(value) or value.is_meta:
             continue
-        if key.endswith(MASK_SUFFIX):
+        if key.endswith(MASK_SUFFIX) or MASK_KEY.search(key):  # a layer's or a recurrent matrix's
             bad = (value != 0) & (value != 1)
             what = "only 0 and 1"
         elif key.endswith(OWNER_SUFFIX):
@@ -274,7 +275,7 @@ def check_state_dict(
     expected = net.state_dict(keep_vars=True)
     derivable = {
         f"{name}.weight_mask" if name else "weight_mask" for name, _ in masked_modules(net)
-    }
+    } | {mask_key(name) for name, _ in recurrent_matrices(net)}
     missing = [key for key in expected if key not in state_dict and key not in derivable]
     unexpected = [key for key in state_dict if key not in expected]
     shapes = [
@@ -310,6 +311,11 @@ def complete_masks(net: nn.Module, state_dict: Mapping[str, Tensor]) -> dict[str
         if f"{prefix}weight_mask" not in full and weight is not None:
             mask = torch.empty_like(weight, device="cpu" if weight.is_meta else weight.device)
             full[f"{prefix}weight_mask"] = torch.ne(weight, 0, out=mask)  # no bool temporary
+    for name, _ in recurrent_matrices(net):  # masked recurrent modules: one mask per matrix
+        weight = full.get(name)
+        if mask_key(name) not in full and weight is not None:
+            mask = torch.empty_like(weight, device="cpu" if weight.is_meta else weight.device)
+            full[mask_key(name)] = torch.ne(weight, 0, out=mask)
     return full
 
 

@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from pl_powerlaw.errors import InputError
-from pl_powerlaw.nn.masked import masked_modules, output_layer_names
+from pl_powerlaw.nn.masked import output_layer_names
+from pl_powerlaw.nn.recurrent import prunable_weights
 
 Selection = Literal["auto", "partition", "kthvalue"]
 SELECTIONS = ("auto", "partition", "kthvalue")
@@ -126,11 +127,15 @@ def magnitude_mask(
 
 
 def resolve_layers(net: nn.Module, names: Mapping[str, object] | list[str]) -> dict[str, nn.Module]:
-    """Map each name to its masked layer in ``net``; an unknown name raises ``ValueError``."""
-    layers = dict(masked_modules(net))
+    """Map each name to its prunable weight in ``net``; an unknown name raises ``ValueError``.
+
+    Names are those of :func:`~pl_powerlaw.nn.recurrent.prunable_weights`: a masked layer's
+    module name (``fc1``) or a recurrent matrix (``lstm.weight_ih_l0``).
+    """
+    layers = dict(prunable_weights(net))
     if not layers:
         raise ValueError(
-            f"Expected a net with masked layers (MaskedLinear/MaskedConv2d) but "
+            f"Expected a net with masked layers (MaskedLinear/MaskedConv2d/MaskedLSTM) but "
             f"{type(net).__name__} has none"
         )
     unknown = [name for name in names if name not in layers]
@@ -140,9 +145,10 @@ def resolve_layers(net: nn.Module, names: Mapping[str, object] | list[str]) -> d
 
 
 def hidden_layers(net: nn.Module) -> list[str]:
-    """The masked layers of ``net`` that are not output heads, in registration order."""
+    """The prunable weights of ``net`` that are not output heads, in registration order (masked
+    layers by name, recurrent matrices as ``lstm.weight_ih_l0``)."""
     outputs = set(output_layer_names(net))
-    return [name for name, _ in masked_modules(net) if name not in outputs]
+    return [name for name, _ in prunable_weights(net) if name not in outputs]
 
 
 def layer_fractions(
@@ -222,7 +228,7 @@ def clear_optimizer_state(optimizer: torch.optim.Optimizer, net: nn.Module) -> N
     Every state tensor shaped like a masked weight is multiplied by the mask, so a pruned weight,
     whose gradient is exactly zero, is never moved again by momentum or adaptive steps.
     """
-    for _, layer in masked_modules(net):
+    for _, layer in prunable_weights(net):
         state = optimizer.state.get(layer.weight)
         if not state:
             continue

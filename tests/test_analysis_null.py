@@ -99,3 +99,30 @@ def test_no_null_without_draws(draws):
     net = pruned(torch.rand(300, 200, generator=torch.Generator().manual_seed(4)) < 0.3)
     report = analyze_net(net, "n", FitOptions(null_draws=draws, compare=False))
     assert all((layer.null is None) == (draws == 0) for layer in report.layers)
+
+
+def test_the_null_memo_gives_the_same_records_and_redraws_only_when_counts_change():
+    from pl_powerlaw.analysis import NullMemo
+
+    torch.manual_seed(3)
+    net = TwoLayer()
+    options = FitOptions(compare=False, null_draws=5, null_seed=2)
+    memo = NullMemo()
+    net.fc1.set_mask(torch.rand(300, 200) < 0.2)
+    first = degrees_record(analyze_net(net, "a", options, null_memo=memo))
+    assert first == degrees_record(analyze_net(net, "a", options))  # the same as without it
+    # other kept positions, the same count: the memo's draws are reused, and the
+    # null comparisons still equal a fresh analysis of the new degrees
+    mask = net.fc1.weight_mask.bool().flatten()
+    with torch.no_grad():
+        net.fc1.weight.copy_(torch.randn(300, 200))  # set_mask zeroed the pruned weights
+    net.fc1.set_mask(mask[torch.randperm(mask.numel())].reshape(300, 200))
+    (key,) = memo._entries
+    again = degrees_record(analyze_net(net, "b", options, null_memo=memo))
+    assert list(memo._entries) == [key]
+    assert again == degrees_record(analyze_net(net, "b", options))
+    # a prune changes the counts: a new entry, equal to fresh draws
+    net.fc1.set_mask(net.fc1.weight_mask.bool() & (torch.rand(300, 200) < 0.5))
+    third = degrees_record(analyze_net(net, "c", options, null_memo=memo))
+    assert len(memo._entries) == 2
+    assert third == degrees_record(analyze_net(net, "c", options))

@@ -90,7 +90,7 @@ class Convs(nn.Module):
 class Recurrent(nn.Module):
     def __init__(self):
         super().__init__()
-        self.rnn, self.out = nn.GRU(4, 3, batch_first=True), nn.Linear(3, 2)
+        self.rnn, self.out = nn.LSTM(4, 3, batch_first=True, bidirectional=True), nn.Linear(6, 2)
 
     def forward(self, x):
         return self.out(self.rnn(x)[0][:, -1])
@@ -171,7 +171,7 @@ CASES = [
         Convs(lambda y: y.sort(1).values), (2, 5, 5), r"data-dependent.*`Tensor.sort`", id="sort"
     ),
     pytest.param(
-        Recurrent(), (3, 4), r"recurrent module `rnn` \(GRU\): .*not supported yet", id="rnn"
+        Recurrent(), (3, 4), r"bidirectional LSTM", id="bidirectional-rnn"
     ),
     pytest.param(
         Functional(),

@@ -210,6 +210,49 @@ def random_pruning_degrees(
     return out
 
 
+class NullMemo:
+    """Random-pruning null degrees remembered by kept counts, for repeated analyses of one net.
+
+    The null depends only on the traced graph, the kept count of each layer, the number of draws
+    and the seed, not on which entries are kept. While retraining (or under prune-and-regrow) the
+    counts stay fixed, so the draws are made once and reused, with the same numbers. Keep one memo
+    per net (the degree monitor does); it holds the last ``size`` distinct entries.
+
+    Example:
+        >>> from pl_powerlaw.nn import MaskedLinear
+        >>> from pl_powerlaw.connectivity import trace_graph, kept_entries
+        >>> net = torch.nn.Sequential(MaskedLinear(30, 20), MaskedLinear(20, 2))
+        >>> graph, memo = trace_graph(net, (30,)), NullMemo()
+        >>> first = memo.degrees(graph, kept_entries(net, graph), 3, seed=0)
+        >>> memo.degrees(graph, kept_entries(net, graph), 3, seed=0) is first
+        True
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._entries: dict[tuple, dict[str, list[np.ndarray]]] = {}
+
+    @staticmethod
+    def key(graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int) -> tuple:
+        counts = tuple(
+            (name, tuple(entries.shape), int(torch.count_nonzero(entries)))
+            for name, entries in kept.items()
+        )
+        layers = tuple((layer.name, layer.n_nodes, layer.shape) for layer in graph.node_layers)
+        return (tuple(graph.input_shape), layers, tuple(graph.layer_names), counts, draws, seed)
+
+    def degrees(
+        self, graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int = 0
+    ) -> dict[str, list[np.ndarray]]:
+        """:func:`random_pruning_degrees` of these arguments, drawn once per distinct key."""
+        key = self.key(graph, kept, draws, seed)
+        if key not in self._entries:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = random_pruning_degrees(graph, kept, draws, seed)
+        return self._entries[key]
+
+
 def analyze_net(
     net: nn.Module,
     event: str,
@@ -219,6 +262,8 @@ def analyze_net(
     epoch: int | None = None,
     global_step: int | None = None,
     graph: Any | None = None,
+    reuse: str = "unrolled",
+    null_memo: NullMemo | None = None,
 ) -> DegreeReport:
     """Degrees of every node layer of ``net``, their fits, comparisons, null and verdicts.
 
@@ -232,13 +277,19 @@ def analyze_net(
         epoch: training epoch of the moment, if any.
         global_step: optimizer step of the moment, if any.
         graph: the net's :func:`~pl_powerlaw.connectivity.trace_graph`, when the caller traced
-            it already (then ``input_shape`` and ``layers`` are not used).
+            it already (then ``input_shape``, ``layers`` and ``reuse`` are not used).
+        reuse: how often a kept weight of a recurrent module counts, ``"unrolled"`` (once per
+            time step it is used) or ``"none"`` (once); see
+            :mod:`pl_powerlaw.connectivity.recurrent`.
+        null_memo: remembers the random-pruning null of earlier analyses of the same net (the
+            same numbers, drawn once while the kept counts do not change).
     """
     options = options or FitOptions()
-    graph = trace_graph(net, input_shape, layers) if graph is None else graph
+    graph = trace_graph(net, input_shape, layers, reuse) if graph is None else graph
     kept = kept_entries(net, graph)
     degrees = to_numpy(graph_degrees(graph, kept))
     null = None
     if options.null_draws:
-        null = random_pruning_degrees(graph, kept, options.null_draws, options.null_seed)
+        draw = random_pruning_degrees if null_memo is None else null_memo.degrees
+        null = draw(graph, kept, options.null_draws, options.null_seed)
     return DegreeReport(event, tuple(fit_layers(degrees, options, null)), epoch, global_step)

@@ -24,7 +24,7 @@ from pl_powerlaw.callbacks.glue import log_sparsity, log_to_loggers, net_of, run
 from pl_powerlaw.callbacks.phases import check_phases, check_schedule_fits
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.convert import to_masked
-from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn.recurrent import mask_key, prunable_weights
 from pl_powerlaw.pruning import (
     check_fraction,
     clear_optimizer_state,
@@ -43,7 +43,8 @@ class MagnitudePruning(Callback):
         prune_epochs: epochs at whose start a prune event happens (``[10]``: 10 dense epochs,
             then prune, then retrain until ``max_epochs``).
         amount: target pruned fraction of each layer's weights, in [0, 1): one number for every
-            pruned layer, a ``{layer: fraction}`` mapping, or a list with one of those per event
+            pruned layer (every matrix of a recurrent module: ``lstm.weight_ih_l0``,
+            ``lstm.weight_hh_l0``, ...), a ``{layer: fraction}`` mapping, or a list with one of those per event
             (cumulative targets for iterative pruning: ``[0.5, 0.8]``).
         preset: name of a per-layer preset (``pl_powerlaw.models.presets``) used instead of
             ``amount``; a preset may prune the output layer (Han et al.'s AlexNet and VGG-16 do).
@@ -135,9 +136,9 @@ class MagnitudePruning(Callback):
     @staticmethod
     def _net(pl_module: LightningModule) -> nn.Module:
         net = net_of(pl_module)
-        if not any(True for _ in masked_modules(net)):
+        if not any(True for _ in prunable_weights(net)):
             raise InputError(
-                f"Expected a model with masked layers (MaskedLinear/MaskedConv2d) but "
+                f"Expected a model with masked layers (MaskedLinear/MaskedConv2d/MaskedLSTM) but "
                 f"{type(net).__name__} has none"
             )
         return net
@@ -162,7 +163,7 @@ class MagnitudePruning(Callback):
         ``torch.nn.utils.prune`` (e.g. by ``ModelPruning``) is made permanent first.
         """
         net = net_of(pl_module)
-        if any(True for _ in masked_modules(net)):
+        if any(True for _ in prunable_weights(net)):
             return
         converted = to_masked(net)
         if converted:
@@ -177,7 +178,7 @@ class MagnitudePruning(Callback):
             from pl_powerlaw.models.presets import preset_fractions
 
             return [dict(preset_fractions(self.preset, net))]
-        names = [name for name, _ in masked_modules(net)]
+        names = [name for name, _ in prunable_weights(net)]
         default = names if self.include_output else hidden_layers(net)
         return [layer_fractions(amount, names, default) for amount in self.amounts]
 
@@ -202,14 +203,14 @@ class MagnitudePruning(Callback):
                 clear_optimizer_state(optimizer, net)
         self.events_done.append(epoch)
         self.kept[str(epoch)] = kept
-        total = {name: layer.weight.numel() for name, layer in masked_modules(net)}
+        total = {name: layer.weight.numel() for name, layer in prunable_weights(net)}
         summary = ", ".join(f"{name} {kept[name] / total[name]:.1%}" for name in kept)
         say(trainer, f"MagnitudePruning: epoch {epoch}, kept {summary}")
         self._write_summary(trainer)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        log_sparsity(pl_module, masked_modules(net_of(pl_module)))
+        log_sparsity(pl_module, prunable_weights(net_of(pl_module)))
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -262,7 +263,7 @@ class MagnitudePruning(Callback):
         masks = checkpoint.get("state_dict", {})
         for layer, count in kept[str(events[-1])].items():
             key = next(
-                (k for k in (f"net.{layer}.weight_mask", f"{layer}.weight_mask") if k in masks),
+                (k for k in (f"net.{mask_key(layer)}", mask_key(layer)) if k in masks),
                 None,
             )
             if key is not None and int(masks[key].count_nonzero()) != count:

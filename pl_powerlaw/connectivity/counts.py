@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from pl_powerlaw.connectivity.chain import LayerChain, Link, trace_chain  # noqa: F401 (doctests)
-from pl_powerlaw.connectivity.masks import layer_kept
+from pl_powerlaw.connectivity.masks import layer_kept, weight_kept  # noqa: F401 (re-export)
 
 if TYPE_CHECKING:
     from pl_powerlaw.connectivity.graph import ConnectivityGraph
@@ -48,7 +48,8 @@ def kept_entries(net: nn.Module, chain: LayerChain | ConnectivityGraph) -> dict[
     Returns:
         ``{layer name: bool tensor shaped like the weight}`` in chain order, read by
         :func:`~pl_powerlaw.connectivity.masks.layer_kept` (masked layers, ``torch.nn.utils.prune``,
-        parametrisations or exact zeros).
+        parametrisations or exact zeros); for a graph with recurrent modules also one entry per
+        matrix (``lstm.weight_ih_l0``, read by :func:`~pl_powerlaw.connectivity.masks.matrix_kept`).
 
     Example:
         >>> from pl_powerlaw.nn import MaskedLinear
@@ -56,7 +57,8 @@ def kept_entries(net: nn.Module, chain: LayerChain | ConnectivityGraph) -> dict[
         >>> kept_entries(net, trace_chain(net, (3,)))["0"].shape
         torch.Size([2, 3])
     """
-    return {name: layer_kept(net.get_submodule(name)) for name in chain.layer_names}
+    names = getattr(chain, "weight_names", chain.layer_names)
+    return {name: weight_kept(net, name) for name in names}
 
 
 def _lookup(link: Link, kept: Mapping[str, Tensor]) -> Tensor:

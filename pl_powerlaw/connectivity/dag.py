@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from pl_powerlaw.connectivity.counts import _count, kept_entries
 from pl_powerlaw.connectivity.graph import ConnectivityGraph, Consumer, trace_graph
+from pl_powerlaw.connectivity.recurrent import add_recurrent_degrees, recurrent_edge_counts
 
 
 def _entries(consumer: Consumer, kept: Mapping[str, Tensor]) -> Tensor:
@@ -131,6 +132,8 @@ def graph_degrees(graph: ConnectivityGraph, kept: Mapping[str, Tensor]) -> dict[
         for source in consumer.sources:
             nodes = source.nodes.to(up.device)
             degrees[source.layer].index_add_(0, nodes, up[source.columns.to(up.device)])
+    for layer in graph.recurrent:
+        add_recurrent_degrees(layer, kept, degrees)
     return degrees
 
 
@@ -182,6 +185,9 @@ def edge_counts(
                 out[key] = full.new_zeros(consumer.n_out, sizes[source.layer])
             columns = full[:, source.columns.to(full.device)]
             out[key].index_add_(1, source.nodes.to(full.device), columns)
+    for layer in graph.recurrent:
+        for key, matrix in recurrent_edge_counts(layer, kept, sizes).items():
+            out[key] = out[key] + matrix if key in out else matrix
     return out
 
 
@@ -200,17 +206,24 @@ def degrees_from_edge_counts(
 
 
 def node_degrees(
-    net: nn.Module, input_shape: Sequence[int] | None = None, layers: Sequence[str] | None = None
+    net: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    layers: Sequence[str] | None = None,
+    reuse: str = "unrolled",
 ) -> dict[str, Tensor]:
     """Degree of every node of every node layer of ``net`` (paper Sec. 3).
 
     Works on any traceable feedforward net (chains, residual and concat blocks, grouped and
-    depthwise convolutions), whatever pruned it (see :mod:`~.masks`).
+    depthwise convolutions) and on nets of ``nn.RNN``/``LSTM``/``GRU`` modules followed by a
+    head (:mod:`~.recurrent`), whatever pruned it (see :mod:`~.masks`).
 
     Args:
         net: the network.
-        input_shape: shape of one input sample; defaults to ``net.input_shape``.
+        input_shape: shape of one input sample (``(T, features)`` for a recurrent net);
+            defaults to ``net.input_shape``.
         layers: learnable layers whose outputs are node layers (see :func:`~.graph.trace_graph`).
+        reuse: ``"unrolled"`` or ``"none"``: how often a recurrent weight counts (see
+            :mod:`~.recurrent`).
 
     Returns:
         ``{"input": ..., <layer name>: ...}`` int64 degree vectors, the layers in call order.
@@ -225,5 +238,5 @@ def node_degrees(
         >>> {name: d.tolist() for name, d in node_degrees(net, (3,)).items()}
         {'input': [2, 2, 2], '0': [4, 4], '1': [2]}
     """
-    graph = trace_graph(net, input_shape, layers)
+    graph = trace_graph(net, input_shape, layers, reuse)
     return graph_degrees(graph, kept_entries(net, graph))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -31,8 +32,17 @@ from pl_powerlaw.connectivity.chain import NodeLayer, _check_input_shape, check_
 from pl_powerlaw.connectivity.errors import UnsupportedNetError
 from pl_powerlaw.connectivity.masks import weight_shape
 from pl_powerlaw.connectivity.routes import align
-from pl_powerlaw.connectivity.tracer import INPUT, LEARNABLE_TYPES, TracedCall, trace_routes
+from pl_powerlaw.connectivity.tracer import (
+    INPUT,
+    LEARNABLE_TYPES,
+    SEQUENCE_TYPES,
+    TracedCall,
+    trace_routes,
+)
 from pl_powerlaw.nn.masked import masked_modules
+
+if TYPE_CHECKING:
+    from pl_powerlaw.connectivity.recurrent import RecurrentLayer
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,12 +106,18 @@ class Consumer:
 
 @dataclass(frozen=True, eq=False)
 class ConnectivityGraph:
-    """Node layers (input first, then in call order) and the consumers above the input."""
+    """Node layers (input first, then in call order) and the consumers above the input.
+
+    The units of a recurrent module's stacked layers are node layers too; their matrices are in
+    ``recurrent`` (:class:`~pl_powerlaw.connectivity.recurrent.RecurrentLayer`), not in
+    ``consumers``.
+    """
 
     node_layers: list[NodeLayer]
     consumers: list[Consumer]
     input_shape: tuple[int, ...]
     heads: tuple[str, ...]
+    recurrent: tuple[RecurrentLayer, ...] = ()
 
     @property
     def layer_names(self) -> list[str]:
@@ -109,19 +125,32 @@ class ConnectivityGraph:
         return [consumer.name for consumer in self.consumers]
 
     @property
+    def weight_names(self) -> list[str]:
+        """Names of every weight whose kept entries are counted: the consumers' layers, then the
+        recurrent matrices (``lstm.weight_ih_l0``, ``lstm.weight_hh_l0``, ...)."""
+        return self.layer_names + [m for layer in self.recurrent for m in layer.matrices]
+
+    @property
     def edges(self) -> list[tuple[str, str]]:
-        """``(producer, consumer)`` node-layer pairs joined by connections, in call order."""
-        return [(s.layer, c.name) for c in self.consumers for s in c.sources]
+        """``(producer, consumer)`` node-layer pairs joined by connections, in call order (a
+        recurrent layer's pairs after the feedforward ones, ``(lstm.l0, lstm.l0)`` included)."""
+        pairs = [(s.layer, c.name) for c in self.consumers for s in c.sources]
+        for layer in self.recurrent:
+            pairs += [(s.layer, layer.name) for s in layer.sources] + [(layer.name, layer.name)]
+        return pairs
 
 
 def learnable_layers(net: nn.Module) -> list[str]:
-    """Qualified names of the ``Linear``/``Conv1d``/``Conv2d`` layers of ``net`` (registration order).
+    """Qualified names of the ``Linear``/``Conv1d``/``Conv2d`` layers and of the ``RNN``/``LSTM``/
+    ``GRU`` modules of ``net`` (registration order).
 
     Example:
         >>> learnable_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Linear(2, 1)))
         ['0', '2']
     """
-    return [name for name, m in net.named_modules() if isinstance(m, LEARNABLE_TYPES)]
+    return [
+        name for name, m in net.named_modules() if isinstance(m, LEARNABLE_TYPES + SEQUENCE_TYPES)
+    ]
 
 
 def _check_layers(net: nn.Module, layers: Sequence[str] | None) -> list[str] | None:
@@ -137,7 +166,11 @@ def _check_layers(net: nn.Module, layers: Sequence[str] | None) -> list[str] | N
 
 def _heads(net: nn.Module, calls: list[TracedCall]) -> set[str]:
     feeders = frozenset().union(*(call.route.producers for call in calls))
-    dead_ends = {call.name for call in calls if call.name not in feeders}
+    dead_ends = {  # a recurrent module is never a head: its units are node layers
+        call.name
+        for call in calls
+        if call.name not in feeders and not isinstance(call.module, SEQUENCE_TYPES)
+    }
     declared = getattr(net, "output_layers", None)
     if declared is None:
         return dead_ends
@@ -241,7 +274,10 @@ def _consumer(call: TracedCall, nodes: dict[str, int]) -> Consumer:
 
 
 def trace_graph(
-    net: nn.Module, input_shape: Sequence[int] | None = None, layers: Sequence[str] | None = None
+    net: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    layers: Sequence[str] | None = None,
+    reuse: str = "unrolled",
 ) -> ConnectivityGraph:
     """Trace the node layers of a directed acyclic ``net`` and what each of them reads.
 
@@ -250,14 +286,20 @@ def trace_graph(
             ``Conv2d`` (masked, pruned by ``torch.nn.utils.prune``, parametrised or plain).
         input_shape: shape of one input sample; defaults to ``net.input_shape``.
         layers: learnable layers whose outputs are node layers; defaults to all but the output
-            heads (see the module doc).
+            heads (see the module doc). A recurrent module (``lstm``) gives one node layer per
+            stacked layer (``lstm.l0``, ``lstm.l1``, ...).
+        reuse: how often a kept weight of a recurrent module counts: ``"unrolled"`` (``T`` times
+            for ``weight_ih``, ``T - 1`` for ``weight_hh``, with ``T`` the time steps of
+            ``input_shape``) or ``"none"`` (once); see :mod:`~pl_powerlaw.connectivity.recurrent`.
 
     Returns:
-        The graph: node layer 0 is ``"input"``, then one per chosen layer in call order.
+        The graph: node layer 0 is ``"input"`` (the features of a sequence read by a recurrent
+        module), then one per chosen layer in call order.
 
     Raises:
         UnsupportedNetError: for an op the tracer refuses (products or matmuls of activations,
-            data-dependent control flow, channel mixes, recurrent modules, shared layers).
+            data-dependent control flow, channel mixes, recurrent cells, bidirectional recurrent
+            modules, shared layers).
         ValueError: for bad arguments, a chosen layer never called, or a chosen layer reading a
             learnable layer that is not a node layer.
 
@@ -267,10 +309,19 @@ def trace_graph(
         >>> [(layer.name, layer.n_nodes) for layer in graph.node_layers], graph.heads
         ([('input', 3), ('0', 2), ('2', 2)], ('3',))
     """
+    from pl_powerlaw.connectivity.recurrent import check_reuse, recurrent_layers  # (a cycle)
+
+    check_reuse(reuse)
     shape = _check_input_shape(net, input_shape)
     chosen = _check_layers(net, layers)
     trace = trace_routes(net, shape, "channels" if len(shape) > 1 else "elements")
-    if len(shape) > 1 and not any(
+    if any(
+        INPUT in call.route.producers and isinstance(call.module, SEQUENCE_TYPES)
+        for call in trace.calls
+    ):  # a recurrent module reads the input: the features of a step are the input nodes
+        if len(shape) > 1:
+            trace = trace_routes(net, shape, "features")
+    elif len(shape) > 1 and not any(
         INPUT in call.route.producers and not isinstance(call.module, nn.Linear)
         for call in trace.calls
     ):  # only linear layers read the input: its elements are the nodes (the MLP's pixels)
@@ -298,13 +349,21 @@ def trace_graph(
     chosen_set = set(chosen)
     if trace.input_mode == "channels":
         input_layer = NodeLayer(INPUT, shape[0], "map", shape)
+    elif trace.input_mode == "features":
+        input_layer = NodeLayer(INPUT, shape[-1], "unit", shape)
     else:
         input_layer = NodeLayer(INPUT, math.prod(shape), "unit", shape)
     nodes = {INPUT: input_layer.n_nodes}
     node_layers = [input_layer]
-    consumers = []
+    consumers, recurrent = [], []
     for call in trace.calls:
         if call.name not in chosen_set:
+            continue
+        if isinstance(call.module, SEQUENCE_TYPES):
+            for layer in recurrent_layers(call, nodes, reuse):
+                node_layers.append(NodeLayer(layer.name, layer.hidden, "unit", (layer.hidden,)))
+                nodes[layer.name] = layer.hidden
+                recurrent.append(layer)
             continue
         consumer = _consumer(call, nodes)
         kind = "unit" if consumer.kind == "linear" else "map"
@@ -314,4 +373,4 @@ def trace_graph(
     reached = tuple(
         name for name in called if name not in chosen_set and name in trace.output_producers
     )
-    return ConnectivityGraph(node_layers, consumers, shape, reached)
+    return ConnectivityGraph(node_layers, consumers, shape, reached, tuple(recurrent))

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize, prune
 
 from pl_powerlaw.nn.masked import MaskedLayerMixin
+from pl_powerlaw.nn.recurrent import MASK_SUFFIX, MATRIX_NAME, is_masked_recurrent
 
 MASKED = "masked"
 PRUNE = "torch.nn.utils.prune"
@@ -100,3 +101,38 @@ def layer_kept(module: nn.Module) -> Tensor:
             f"weight {type(weight).__name__}"
         )
     return weight != 0
+
+
+@torch.no_grad()
+def matrix_kept(module: nn.Module, matrix: str) -> Tensor:
+    """Boolean tensor of the kept entries of weight matrix ``matrix`` of a recurrent module.
+
+    Read like :func:`layer_kept`: our masked recurrent modules (``<matrix>_mask`` AND the weight),
+    ``torch.nn.utils.prune`` on ``<matrix>`` (``<matrix>_mask`` AND ``<matrix>_orig``), else the
+    non-zero entries (a plain or parametrised module).
+
+    Example:
+        >>> rnn = nn.RNN(2, 3)
+        >>> with torch.no_grad():
+        ...     _ = rnn.weight_hh_l0.zero_()
+        >>> int(matrix_kept(rnn, "weight_hh_l0").sum()), int(matrix_kept(rnn, "weight_ih_l0").sum())
+        (0, 6)
+    """
+    if is_masked_recurrent(module):
+        return torch.logical_and(getattr(module, matrix + MASK_SUFFIX), getattr(module, matrix))
+    if _prune_hook(module, matrix) is not None and hasattr(module, matrix + "_orig"):
+        return torch.logical_and(
+            getattr(module, matrix + MASK_SUFFIX), getattr(module, matrix + "_orig")
+        )
+    return getattr(module, matrix) != 0
+
+
+def weight_kept(net: nn.Module, name: str) -> Tensor:
+    """The kept entries of the weight called ``name`` in ``net``: a layer (``fc1``, read by
+    :func:`layer_kept`) or a recurrent matrix (``lstm.weight_ih_l0``, :func:`matrix_kept`)."""
+    parent, _, last = name.rpartition(".")
+    if MATRIX_NAME.match(last):
+        module = net.get_submodule(parent)
+        if isinstance(module, nn.RNNBase):
+            return matrix_kept(module, last)
+    return layer_kept(net.get_submodule(name))

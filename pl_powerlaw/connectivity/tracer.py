@@ -35,17 +35,21 @@ from torch.overrides import TorchFunctionMode
 
 from pl_powerlaw.connectivity import ops, rules
 from pl_powerlaw.connectivity.errors import UnsupportedNetError
-from pl_powerlaw.connectivity.routes import EMPTY, Route, Term, channel_route, union
+from pl_powerlaw.connectivity.routes import EMPTY, Route, Term, align, channel_route, union
+from pl_powerlaw.nn.recurrent import recurrent_problem
 
 INPUT = "input"
 LEARNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+#: recurrent modules the tracer follows (their units are node layers, see ``recurrent.py``)
+SEQUENCE_TYPES: tuple[type[nn.Module], ...] = (nn.RNN, nn.LSTM, nn.GRU)
 RECURRENT_TYPES: tuple[type[nn.Module], ...] = (nn.RNNBase, nn.RNNCellBase)
 TRACE_BATCH = 2
 
 
 @dataclass(frozen=True, eq=False)
 class TracedCall:
-    """One call of a learnable layer: the route of its input and its shapes (without the batch)."""
+    """One call of a learnable layer: the route of its input and its shapes (without the batch;
+    for a recurrent module ``in_shape`` is ``(T, features)`` whatever ``batch_first``)."""
 
     name: str
     module: nn.Module
@@ -111,7 +115,7 @@ class _Tracker(TorchFunctionMode):
 
     def pre_hook(self, module: nn.Module, args: tuple) -> None:
         self._stack.append(self._names.get(id(module), "?"))
-        learnable = isinstance(module, LEARNABLE_TYPES)
+        learnable = isinstance(module, LEARNABLE_TYPES + SEQUENCE_TYPES)
         if self._inside is not None:
             if learnable:
                 raise UnsupportedNetError(
@@ -119,10 +123,14 @@ class _Tracker(TorchFunctionMode):
                     f"{self._label(module)} is called inside {self._label(self._inside)}"
                 )
             return
+        if isinstance(module, SEQUENCE_TYPES):
+            self._enter_recurrent(module, args)
+            return
         if isinstance(module, RECURRENT_TYPES):
             raise UnsupportedNetError(
-                f"Expected a feedforward net but got the recurrent module {self._label(module)} "
-                f"({type(module).__name__}): recurrent modules are not supported yet"
+                f"Expected nn.RNN/nn.LSTM/nn.GRU modules but got {self._label(module)} "
+                f"({type(module).__name__}): recurrent cells (and subclasses of RNNBase) are not "
+                "supported, a cell called step by step shares its weights between calls"
             )
         if isinstance(module, nn.MultiheadAttention):
             raise UnsupportedNetError(
@@ -134,12 +142,59 @@ class _Tracker(TorchFunctionMode):
             self._pending = (self.route_of(x) or EMPTY, tuple(x.shape))
             self._inside = module
 
+    def _enter_recurrent(self, module: nn.Module, args: tuple) -> None:
+        label = self._label(module)
+        problem = recurrent_problem(module)
+        if problem is not None:
+            raise UnsupportedNetError(
+                f"Expected a unidirectional RNN/LSTM/GRU but {label} is {problem}"
+            )
+        x = args[0] if args else None
+        if not isinstance(x, Tensor) or x.ndim != 3:
+            got = type(x).__name__ if not isinstance(x, Tensor) else f"a {x.ndim}-d tensor"
+            raise UnsupportedNetError(
+                f"Expected a batched 3-d sequence into {label} but got {got} (packed sequences "
+                "and unbatched inputs are not supported)"
+            )
+        if any(self.route_of(t) is not None for t in tensors_in(args[1:])):
+            raise UnsupportedNetError(
+                f"Expected the initial state of {label} to be constant but it is computed from "
+                "activations (a state fed by other layers has no connection count)"
+            )
+        route = self.route_of(x) or EMPTY
+        if not module.batch_first and not route.mixed:  # (T, B, F) -> (B, T, F) for the record
+            route = Route(
+                tuple(Term(t.layer, align(t.index, 3).transpose(0, 1)) for t in route.terms),
+                None,
+                route.producers,
+            )
+        shape = tuple(x.shape) if module.batch_first else (x.shape[1], x.shape[0], x.shape[2])
+        self._pending = (route, shape)
+        self._inside = module
+
+    def _exit_recurrent(self, module: nn.Module, name: str, output: Any) -> None:
+        route, in_shape = self._pending
+        hidden, layers = module.hidden_size, module.num_layers
+        sequence, state = output
+        self.calls.append(TracedCall(name, module, route, in_shape[1:], tuple(sequence.shape[1:])))
+        self.mark(sequence, channel_route(f"{name}.l{layers - 1}", hidden, sequence.ndim, 2))
+        terms = []
+        for k in range(layers):  # h_n / c_n (layers, B, H): row k holds the units of layer k
+            index = torch.full((layers, 1, hidden), -1, dtype=torch.int64)
+            index[k, 0] = torch.arange(hidden)
+            terms.append(Term(f"{name}.l{k}", index))
+        for tensor in tensors_in(state):
+            self.mark(tensor, Route.of(terms))
+
     def post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         self._stack.pop()
         if module is not self._inside:
             return
         self._inside = None
         name = self._names.get(id(module), "")
+        if isinstance(module, SEQUENCE_TYPES):
+            self._exit_recurrent(module, name, output)
+            return
         y = _first_tensor(output, self._label(module))
         dim = y.ndim - 1 if isinstance(module, nn.Linear) else 1
         route, in_shape = self._pending
@@ -230,10 +285,13 @@ def _route(rule: str, op: ops.OpCall, tracked: list, outs: list[Tensor]) -> list
 
 
 def input_route(shape: tuple[int, ...], mode: str) -> Route:
-    """The route of the net's input: its channels (dim 1) or every element are the input nodes."""
+    """The route of the net's input: its channels (dim 1), its features (the last dim, a
+    sequence's) or every element are the input nodes."""
     ndim = len(shape) + 1
     if mode == "channels":
         return channel_route(INPUT, shape[0], ndim, 1)
+    if mode == "features":
+        return channel_route(INPUT, shape[-1], ndim, ndim - 1)
     index = torch.arange(math.prod(shape)).view(1, *shape)
     return Route.of([Term(INPUT, index)])
 
@@ -261,8 +319,9 @@ def trace_routes(net: nn.Module, input_shape: Sequence[int], mode: str = "channe
     Args:
         net: the network (its state, modes and attributes are left unchanged).
         input_shape: shape of one input sample.
-        mode: ``"channels"`` (the input's channels are its nodes) or ``"elements"`` (each input
-            element is a node, as the pixels of an MLP).
+        mode: ``"channels"`` (the input's channels are its nodes), ``"features"`` (the last
+            dim, the features of a sequence read by a recurrent module) or ``"elements"`` (each
+            input element is a node, as the pixels of an MLP).
 
     Returns:
         The learnable-layer calls in call order and the producers reaching the output.

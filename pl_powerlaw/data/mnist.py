@@ -29,6 +29,7 @@ from pl_powerlaw.data.base import InMemoryDataModule
 from pl_powerlaw.data.download import ensure_files
 from pl_powerlaw.data.files import CorruptFileError, md5sum, resolve_data_root
 from pl_powerlaw.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from pl_powerlaw.data.tensors import InMemoryImageDataset
 
 #: split name -> (images file, labels file)
 MNIST_FILES = {
@@ -178,6 +179,31 @@ def load_mnist(
     return tensors
 
 
+LAYOUTS = ("image", "rows")
+
+
+class RowSequenceDataset(InMemoryImageDataset):
+    """MNIST read one row per time step: ``x`` is (B, 28, 28), step ``t`` holds row ``t``'s 28
+    pixels (scaled, normalised and permuted as by :class:`InMemoryImageDataset`).
+
+    Example:
+        >>> ds = RowSequenceDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4))
+        >>> ds.__getitems__([0, 2])[0].shape
+        torch.Size([2, 28, 28])
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, **kwargs) -> None:
+        if images.ndim == 4 and images.shape[1] != 1:
+            raise ValueError(
+                f"Expected one channel for a row sequence but got {images.shape[1]} channels"
+            )
+        super().__init__(images, labels, **kwargs)
+
+    def __getitems__(self, indices) -> tuple[Tensor, Tensor]:  # noqa: ANN001
+        x, y = super().__getitems__(indices)
+        return x.squeeze(1), y  # (B, H, W): H steps of W pixels
+
+
 class MNISTDataModule(InMemoryDataModule):
     """MNIST or Fashion-MNIST, split 50,000 / 10,000 / 10,000 as in Lasagne's mnist.py.
 
@@ -205,6 +231,8 @@ class MNISTDataModule(InMemoryDataModule):
         cache_dir: folder of the cache file (default: next to the data if writable).
         pin_memory: page-locked batches; None: when CUDA is available.
         progress: show download progress bars.
+        layout: ``"image"`` (x is (B, 1, 28, 28)) or ``"rows"`` (sequential MNIST by rows: x is
+            (B, 28, 28), 28 time steps of 28 pixels, for recurrent nets).
 
     Raises:
         ValueError: an option is out of range (checked at construction).
@@ -240,6 +268,7 @@ class MNISTDataModule(InMemoryDataModule):
         cache_dir: str | None = None,
         pin_memory: bool | None = None,
         progress: bool = True,
+        layout: str = "image",
     ) -> None:
         super().__init__(
             val_size, normalize, batch_size, eval_batch_size, num_workers, pin_memory, seed,
@@ -247,6 +276,11 @@ class MNISTDataModule(InMemoryDataModule):
         )  # fmt: skip
         if dataset not in MNIST_MD5:
             raise ValueError(f"Expected `dataset` in {sorted(MNIST_MD5)} but got {dataset!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"Expected `layout` in {LAYOUTS} but got {layout!r}")
+        self.layout = layout
+        if layout == "rows":
+            self.input_shape = (28, 28)
         if mirrors is not None and (isinstance(mirrors, str) or not mirrors):
             raise ValueError(
                 f"Expected `mirrors` to be a non-empty list of URLs but got {mirrors!r}"
@@ -262,6 +296,16 @@ class MNISTDataModule(InMemoryDataModule):
         self.progress = progress
         self.classes = MNIST_CLASSES[dataset]
         self._tensors: dict[str, Tensor] | None = None
+
+    def make_dataset(
+        self, images: Tensor, labels: Tensor, pixel_permutation: Tensor | None = None
+    ) -> InMemoryImageDataset:
+        """A dataset over ``images``; with ``layout="rows"`` its samples are row sequences."""
+        if self.layout != "rows":
+            return super().make_dataset(images, labels, pixel_permutation)
+        return RowSequenceDataset(
+            images, labels, mean=self.mean, std=self.std, pixel_permutation=pixel_permutation
+        )
 
     def _ensure_files(self) -> None:
         ensure_files(

@@ -1,4 +1,4 @@
-"""Masked (prunable) layers, and :func:`to_masked` to convert a plain model's layers."""
+"""Masked (prunable) layers, masked recurrent modules, and :func:`to_masked` to convert a plain model's layers."""
 
 from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import (
@@ -11,17 +11,35 @@ from pl_powerlaw.nn.masked import (
     masked_modules,
     output_layer_names,
 )
+from pl_powerlaw.nn.recurrent import (
+    MaskedGRU,
+    MaskedLSTM,
+    MaskedRNN,
+    RecurrentMatrix,
+    is_masked_recurrent,
+    mask_key,
+    prunable_weights,
+    recurrent_matrices,
+)
 from pl_powerlaw.nn.task_masked import TaskMaskedLinear
 
 __all__ = [
     "MASKED_TYPES",
     "MaskedConv1d",
+    "MaskedGRU",
+    "MaskedLSTM",
+    "MaskedRNN",
     "MaskedConv2d",
     "MaskedLayerMixin",
     "MaskedLinear",
+    "RecurrentMatrix",
     "TaskMaskedLinear",
     "is_masked",
+    "is_masked_recurrent",
+    "mask_key",
     "masked_modules",
     "output_layer_names",
+    "prunable_weights",
+    "recurrent_matrices",
     "to_masked",
 ]

@@ -1,5 +1,9 @@
 """Turn the plain layers of any model into masked layers, in place (torch only).
 
+Recurrent modules: a plain ``nn.RNN``/``nn.LSTM``/``nn.GRU`` becomes
+:class:`~pl_powerlaw.nn.recurrent.MaskedRNN`/``MaskedLSTM``/``MaskedGRU`` with one
+``weight_{ih,hh}_l{k}_mask`` buffer per matrix (bidirectional ones and projections are refused).
+
 :func:`to_masked` changes the class of every plain ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d`` to
 :class:`~pl_powerlaw.nn.masked.MaskedLinear`/``MaskedConv1d``/``MaskedConv2d`` and registers a
 ``weight_mask`` buffer. The module objects, their parameters (so an optimizer's references) and
@@ -21,6 +25,13 @@ from torch import nn
 from torch.nn.utils import parametrize, prune
 
 from pl_powerlaw.nn.masked import MASKED_TYPES, MaskedConv1d, MaskedConv2d, MaskedLinear
+from pl_powerlaw.nn.recurrent import (
+    MASK_SUFFIX,
+    MASKED_RECURRENT_TYPES,
+    RECURRENT_MASKED,
+    matrix_names,
+    recurrent_problem,
+)
 
 CONVERTIBLE: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: MaskedLinear,
@@ -28,6 +39,7 @@ CONVERTIBLE: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv2d: MaskedConv2d,
 }
 LAYER_TYPES = tuple(CONVERTIBLE)
+RECURRENT_TYPES = tuple(RECURRENT_MASKED)
 
 
 def _label(name: str) -> str:
@@ -44,9 +56,36 @@ def _problem(name: str, module: nn.Module) -> str | None:
             f"{_label(name)} is parametrised ({sorted(module.parametrizations)}); remove the "
             "parametrizations first (torch.nn.utils.parametrize.remove_parametrizations)"
         )
-    if type(module) not in CONVERTIBLE:
+    if type(module) not in CONVERTIBLE and type(module) not in RECURRENT_MASKED:
         return f"{_label(name)} is a {kind} (a subclass with its own behaviour)"
+    if type(module) in RECURRENT_MASKED and (problem := recurrent_problem(module)):
+        return f"{_label(name)} is {problem}"
     return None
+
+
+def _prune_hook_of(module: nn.Module, tensor: str) -> prune.BasePruningMethod | None:
+    for hook in module._forward_pre_hooks.values():
+        if isinstance(hook, prune.BasePruningMethod) and hook._tensor_name == tensor:
+            return hook
+    return None
+
+
+def _mask_recurrent(layer: nn.Module) -> None:
+    """Turn a plain ``nn.RNN``/``LSTM``/``GRU`` into its masked type, masks from its sparsity."""
+    masks = {}
+    for matrix in matrix_names(layer):
+        if _prune_hook_of(layer, matrix) is not None:  # torch.nn.utils.prune: make permanent
+            masks[matrix] = getattr(layer, matrix + MASK_SUFFIX).detach().clone()
+            prune.remove(layer, matrix)
+        else:
+            masks[matrix] = getattr(layer, matrix).detach() != 0
+    order = [key for key in layer._flat_weights_names if key in layer._parameters]
+    order += [key for key in layer._parameters if key not in order]
+    layer._parameters = type(layer._parameters)((key, layer._parameters[key]) for key in order)
+    layer._init_flat_weights()
+    layer.__class__ = RECURRENT_MASKED[type(layer)]
+    for matrix, mask in masks.items():
+        layer.register_buffer(matrix + MASK_SUFFIX, mask.to(getattr(layer, matrix).dtype))
 
 
 def _pruned_weight(module: nn.Module) -> bool:
@@ -65,7 +104,8 @@ def _make_permanent(module: nn.Module) -> None:
 
 
 def to_masked(module: nn.Module, strict: bool = True) -> list[str]:
-    """Convert the plain ``Linear``/``Conv1d``/``Conv2d`` layers of ``module`` to masked layers, in place.
+    """Convert the plain ``Linear``/``Conv1d``/``Conv2d`` (and ``RNN``/``LSTM``/``GRU``) layers of
+    ``module`` to masked layers, in place.
 
     Args:
         module: any model (also a bare layer, converted itself).
@@ -90,7 +130,9 @@ def to_masked(module: nn.Module, strict: bool = True) -> list[str]:
     """
     todo, problems = [], []
     for name, layer in module.named_modules():
-        if isinstance(layer, MASKED_TYPES) or not isinstance(layer, LAYER_TYPES):
+        if isinstance(layer, (*MASKED_TYPES, *MASKED_RECURRENT_TYPES)) or not isinstance(
+            layer, (*LAYER_TYPES, *RECURRENT_TYPES)
+        ):
             continue
         problem = _problem(name, layer)
         if problem is None:
@@ -99,11 +141,14 @@ def to_masked(module: nn.Module, strict: bool = True) -> list[str]:
             problems.append(problem)
     if problems and strict:
         raise ValueError(
-            "Expected plain nn.Linear/nn.Conv1d/nn.Conv2d layers but "
+            "Expected plain nn.Linear/nn.Conv1d/nn.Conv2d layers (or nn.RNN/nn.LSTM/nn.GRU) but "
             + "; ".join(problems)
             + "; convert these by hand or pass strict=False to leave them as they are"
         )
     for _, layer in todo:
+        if type(layer) in RECURRENT_MASKED:
+            _mask_recurrent(layer)
+            continue
         if _pruned_weight(layer):  # a prune of the bias stays as it is
             mask = layer.weight_mask.detach().clone()
             _make_permanent(layer)
