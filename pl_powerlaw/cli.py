@@ -221,7 +221,9 @@ class PowerLawCLI(LightningCLI):
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if subcommand == "fit" and path is None:
             # a requeued SLURM job: resume its requeue checkpoint by name, checked as any other
-            path = requeue_checkpoint(self.config[subcommand].get("trainer.default_root_dir") or ".")
+            path = requeue_checkpoint(
+                self.config[subcommand].get("trainer.default_root_dir") or "."
+            )
             if path is not None:
                 self.config[subcommand]["ckpt_path"] = path = str(path)
         if path is not None and str(path) not in ("last", "best", "hpc", "registry"):
