@@ -1,0 +1,65 @@
+"""docs/section3.md's quick-config table is what the code gives today (real MNIST, slow).
+
+``python -m pl_powerlaw fit --config configs/mlp_mnist_quick.yaml`` is rerun and every number of
+the page's "MLP quick" table and accuracy line is read back from the run's records: the dense and
+sparse test accuracies (pruning.json), and per layer alpha, xmin, xmax, the nodes in range, KS,
+the bootstrap p, the likelihood ratios, the random-pruning null's tests and spreads, and the
+verdict (degrees/fit_end.json). A change that moves a published number fails here, so the page
+cannot drift from the code. The numbers are those printed on the page (rounded as printed).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CONFIGS, run_cli
+
+pytestmark = pytest.mark.slow
+
+#: layer -> (alpha, xmin, xmax, n_tail, KS, p, R power law, R exponential, R log-normal,
+#:           dispersion, dispersion null mean, Gini, Gini null mean, verdict): the page's table
+MLP_QUICK = {
+    "input": (1.072, 27, 199, 780, 0.0622, 0.000, 220.9, -6.5, -5.1, 22.90, 0.91, 0.297, 0.059,
+              "TPL rejected"),
+    "fc1": (-0.125, 119, 172, 570, 0.0193, 0.450, 89.5, 0.0, -0.1, 8.59, 0.94, 0.139, 0.045,
+            "TPL not rejected, not heavy-tailed"),
+    "fc2": (-0.838, 56, 94, 695, 0.0160, 0.570, 131.4, 0.1, -0.1, 4.37, 0.92, 0.131, 0.060,
+            "TPL not rejected, not heavy-tailed"),
+}  # fmt: skip
+
+NULL_KS_P = {"input": "6.7e-136", "fc1": "1.2e-58", "fc2": "1.4e-37"}  # as printed
+
+
+def close(value: float, printed: float, decimals: int) -> bool:
+    return abs(value - printed) <= 0.5 * 10**-decimals + 1e-12
+
+
+def test_mlp_quick_reproduces_the_published_table(tmp_path, mnist_root):
+    result = run_cli(
+        "fit", "--config", str(CONFIGS / "mlp_mnist_quick.yaml"),
+        f"--data.init_args.data_root={mnist_root}", "--trainer.enable_progress_bar=false",
+        cwd=tmp_path, timeout=1800,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "lightning_logs" / "version_0"
+    accuracy = json.loads((run / "pruning.json").read_text())["accuracy"]
+    assert close(100 * accuracy["test_dense/acc"], 96.78, 2)
+    assert close(100 * accuracy["test_sparse/acc"], 96.61, 2)
+    layers = {layer["name"]: layer for layer in json.loads((run / "degrees/fit_end.json").read_text())["layers"]}
+    assert set(layers) == set(MLP_QUICK)
+    for name, expected in MLP_QUICK.items():
+        alpha, xmin, xmax, n_tail, ks, p, r_pl, r_exp, r_ln, disp, disp0, gini, gini0, verdict = expected
+        layer = layers[name]
+        fit, alternatives, null = layer["fit"], layer["alternatives"], layer["null"]
+        assert close(fit["alpha"], alpha, 3), (name, fit["alpha"])
+        assert (fit["xmin"], fit["xmax"], fit["n_tail"]) == (xmin, xmax, n_tail), name
+        assert close(fit["ks"], ks, 4), (name, fit["ks"])
+        assert close(fit["p_value"], p, 3), (name, fit["p_value"])
+        for key, printed in (("power_law", r_pl), ("exponential", r_exp), ("lognormal", r_ln)):
+            assert close(alternatives[key]["loglik_ratio"], printed, 1), (name, key, alternatives[key])
+        assert close(null["dispersion"]["value"], disp, 2) and close(null["dispersion"]["null_mean"], disp0, 2), name
+        assert close(null["gini"]["value"], gini, 3) and close(null["gini"]["null_mean"], gini0, 3), name
+        assert f"{null['ks_p_value']:.1e}" == NULL_KS_P[name], (name, null["ks_p_value"])
+        assert null["ad_p_value"] == 0.001 and null["ad_p_clipped"], name  # printed "0.001"
+        assert layer["verdict"]["label"] == verdict, (name, layer["verdict"])
