@@ -183,9 +183,24 @@ def bench_vgg16(repeats: int) -> float:
     return ratios["node_degrees (all layers)"]
 
 
+def same_shapes_as_torchvision(net: nn.Module) -> str:
+    """Check that ``net``'s tensors have the names and shapes of torchvision's ``resnet50``
+    (when torchvision imports: the vision extra); returns what was checked, for the log."""
+    try:
+        from torchvision.models import resnet50
+    except Exception:  # the base install has no torchvision
+        return "torchvision not importable: shapes not compared"
+    with torch.device("meta"):
+        theirs = {k: v.shape for k, v in resnet50().state_dict().items()}
+    ours = {k: v.shape for k, v in net.state_dict().items() if not k.endswith("weight_mask")}
+    assert ours == theirs, "the ResNet-50 here differs from torchvision's"
+    return f"names and shapes of all {len(theirs)} tensors equal torchvision's resnet50"
+
+
 def bench_resnet50(repeats: int) -> float:
     start = time.perf_counter()
     net = sparse_resnet50()
+    print(f"ResNet-50: {same_shapes_as_torchvision(net)}")
     names = learnable_layers(net)
     weights = [net.get_submodule(name).weight for name in names]
     n_weights = sum(w.numel() for w in weights)

@@ -12,7 +12,16 @@ tests). It writes into ``--out``:
 
 Nothing is written until every stage has succeeded; files then move into ``--out`` by rename.
 Without ``--out`` each run gets a new folder ``analysis/<checkpoint name>/version_N``, so results
-of two checkpoints with the same file name never mix.
+of two checkpoints with the same file name never mix. An ``--out`` folder that is not empty is
+refused unless ``--overwrite`` is given; then analyze's earlier results in it (``degrees.json``,
+``ccdf_*.png``, ``tensorboard/``) are replaced by the new ones once those are complete, and other
+files are left alone.
+
+The net comes from the checkpoint (``--net NAME``, or the ``config.yaml`` our CLI saved beside it),
+or from ``--model``: ``torchvision.models.<builder>`` (the ``vision`` extra) or the import path of
+any ``nn.Module`` class, with ``--weights NAME`` (torchvision's weights API: needs internet once),
+``--state-dict FILE`` (or the checkpoint argument), or neither: random initial weights seeded by
+``--seed`` (said so in the log and in the default output folder's name, ``<model>_random``).
 Bad input is one line on stderr and exit code 2. This module only wires: options are parsed by
 jsonargparse (so ``--help``, ``--print_config`` and ``--config FILE.yaml`` work as for ``fit``).
 
@@ -20,10 +29,12 @@ Example::
 
     python -m pl_powerlaw analyze vgg16-397923af.pth --net vgg16 --preset han2015_vgg16 --out vgg
     python -m pl_powerlaw analyze lightning_logs/version_0/checkpoints/last.ckpt --n-boot 500
+    python -m pl_powerlaw analyze --model torchvision.models.resnet50 --weights DEFAULT --prune 0.9
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +57,7 @@ from pl_powerlaw.atomic import staged_folder
 from pl_powerlaw.checkpoints import CheckpointError, load_net
 from pl_powerlaw.connectivity import trace_graph
 from pl_powerlaw.errors import InputError
-from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn import prunable_weights
 from pl_powerlaw.pruning import check_fraction, hidden_layers, layer_fractions, prune_layers
 
 EVENT = "analyze"
@@ -61,9 +72,13 @@ class AnalyzeError(InputError):
 class AnalyzeOptions:
     """The checked options of one ``analyze`` run (see :func:`build_parser` for their meaning)."""
 
-    checkpoint: Path
+    checkpoint: Path | None
     out: Path
     net: str | None = None
+    model: str | None = None
+    weights: str | None = None
+    overwrite: bool = False
+    seed: int = 0
     prune: float | None = None
     preset: str | None = None
     layers: list[str] | None = None
@@ -75,16 +90,37 @@ def build_parser() -> ArgumentParser:
     """The argument parser of ``python -m pl_powerlaw analyze`` (jsonargparse)."""
     parser = ArgumentParser(
         prog="python -m pl_powerlaw analyze",
-        description="Degree distributions and truncated power-law fits of a saved net.",
+        description="Degree distributions and truncated power-law fits of a saved or named net.",
         exit_on_error=False,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of these options")
-    parser.add_argument("checkpoint", type=str, help="Lightning checkpoint or plain state dict")
+    parser.add_argument(
+        "checkpoint",
+        type=str | None,
+        nargs="?",
+        default=None,
+        help="Lightning checkpoint or plain state dict (optional with --model)",
+    )
     parser.add_argument(
         "--net",
         type=str | None,
         help="registered net name (pl_powerlaw.models.NETS); needed unless the checkpoint lies in "
         "a log dir of our CLI with its config.yaml",
+    )
+    parser.add_argument(
+        "--model",
+        type=str | None,
+        help="torchvision.models.<builder> (needs the vision extra) or the import path of an "
+        "nn.Module class; weights from --weights, --state-dict, or random (seeded by --seed)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=str | None,
+        help="with a torchvision --model: a name of torchvision's weights API (DEFAULT, "
+        "IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2); downloaded once, needs internet",
+    )
+    parser.add_argument(
+        "--state-dict", type=str | None, help="with --model: a state dict or checkpoint file"
     )
     parser.add_argument(
         "--prune", type=float | None, help="prune this fraction of each hidden layer first"
@@ -102,7 +138,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--min-tail", type=int | None, help="least points in a fitted range")
     parser.add_argument("--min-distinct", type=int | None, help="least distinct degrees in a range")
     parser.add_argument("--n-boot", type=int, default=0, help="bootstrap replicates of the p-value")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the bootstrap, the random-pruning null and a random initialisation",
+    )
     parser.add_argument(
         "--compare",
         action="store_true",
@@ -120,7 +161,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--out",
         type=str | None,
-        help="output folder (default: a new analysis/<checkpoint name>/version_N)",
+        help="output folder (default: a new analysis/<checkpoint name>/version_N); refused when "
+        "it is not empty, unless --overwrite",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace analyze's earlier results (degrees.json, ccdf_*.png, tensorboard/) in --out",
     )
     parser.add_argument("--input-shape", type=str | None, help="C,H,W: override the input shape")
     return parser
@@ -156,7 +203,11 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
     layers = None
     if args.layers:
         layers = [name for item in args.layers for name in str(item).split(",") if name]
-    checkpoint = Path(args.checkpoint)
+    from pl_powerlaw.models.loading import model_source
+
+    checkpoint, stem = model_source(
+        args.checkpoint, args.state_dict, args.model, args.net, args.weights
+    )
     fit = FitOptions(
         n_boot=_int_at_least(args.n_boot, 0, "--n-boot"),
         seed=args.seed,
@@ -169,16 +220,54 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
         null_draws=_int_at_least(args.null, 0, "--null"),
         null_seed=args.seed,
     )
+    out = Path(args.out) if args.out else next_version(Path("analysis") / stem)
+    check_out(out, bool(args.overwrite))
     return AnalyzeOptions(
         checkpoint=checkpoint,
-        out=Path(args.out) if args.out else next_version(Path("analysis") / checkpoint.stem),
+        out=out,
         net=args.net,
+        model=args.model,
+        weights=args.weights,
+        overwrite=bool(args.overwrite),
+        seed=args.seed,
         prune=prune,
         preset=args.preset,
         layers=layers,
         input_shape=_input_shape(args.input_shape),
         fit=fit,
     )
+
+
+RESULT_FILES = ("degrees.json", "ccdf_*.png", "tensorboard")
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a folder that is not empty unless ``overwrite``.
+
+    Raises:
+        AnalyzeError: naming the folder, what it holds and ``--overwrite``.
+    """
+    if out.exists() and not out.is_dir():
+        raise AnalyzeError(f"--out {str(out)!r} is a file: expected a new or empty folder")
+    held = []
+    if out.is_dir():  # the record first: it tells that these are results
+        held = sorted((p.name for p in out.iterdir()), key=lambda n: (n != "degrees.json", n))
+    if held and not overwrite:
+        listed = ", ".join(held[:3]) + (f" (+{len(held) - 3} more)" if len(held) > 3 else "")
+        raise AnalyzeError(
+            f"--out {str(out)!r} already holds {listed}: expected a new or empty folder; pass "
+            "--overwrite to replace analyze's results in it"
+        )
+
+
+def _remove_results(out: Path) -> None:
+    """Delete analyze's earlier outputs in ``out`` (only :data:`RESULT_FILES`)."""
+    for pattern in RESULT_FILES:
+        for path in out.glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def next_version(folder: Path) -> Path:
@@ -202,7 +291,7 @@ def prune_net(
 
         return prune_layers(net, preset_fractions(preset, net))
     if fraction is not None:
-        names = [name for name, _ in masked_modules(net)]
+        names = [name for name, _ in prunable_weights(net)]
         return prune_layers(net, layer_fractions(fraction, names, hidden_layers(net), "--prune"))
     return {}
 
@@ -215,20 +304,47 @@ def _builder(name: str | None) -> Callable[[], nn.Module] | None:
     return lambda: build_net(name)  # an unknown name: ValueError listing the valid nets
 
 
-def write_outputs(out: Path, report: DegreeReport) -> int:
+def load_model(options: AnalyzeOptions) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The net of ``options``, with masked layers: ``(net, description, info)`` as
+    :func:`pl_powerlaw.checkpoints.load_net` returns them."""
+    from pl_powerlaw.models.loading import build_model, model_builder, saved_builder
+
+    if options.model is None:
+        build, description = _builder(options.net), options.net
+        if build is None and options.checkpoint is not None:
+            build, description = saved_builder(options.checkpoint) or (None, None)
+        return load_net(options.checkpoint, build, description)
+    if options.checkpoint is not None:
+        return load_net(options.checkpoint, model_builder(options.model), options.model)
+    return build_model(options.model, options.weights, options.seed)
+
+
+def write_outputs(out: Path, report: DegreeReport, overwrite: bool = False) -> int:
     """Publish ``report`` into ``out`` (record, PNG figures, ``tensorboard/``) all at once.
+
+    Args:
+        out: the output folder: new or empty, or with ``overwrite`` one whose earlier results
+            (:data:`RESULT_FILES`) are deleted once the new ones are complete.
+        report: what to publish.
+        overwrite: allow a folder that is not empty.
 
     Returns:
         The number of files written.
+
+    Raises:
+        AnalyzeError: ``out`` is not empty and ``overwrite`` is False (nothing is written).
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    check_out(out, overwrite)
     with staged_folder(out) as staging:
         writer = SummaryWriter(log_dir=str(staging / "tensorboard"))
         try:
             publish(report, writer, record_path=staging / "degrees.json", figure_dir=staging)
         finally:
             writer.close()
+        if overwrite and out.is_dir():
+            _remove_results(out)  # no stale layer figures or event files mix with the new ones
         return sum(1 for p in staging.rglob("*") if p.is_file())
 
 
@@ -239,8 +355,8 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
     def stage(message: str) -> None:
         log(f"[{time.perf_counter() - start:6.1f} s] {message}")
 
-    stage(f"loading {options.checkpoint}")
-    net, description, info = load_net(options.checkpoint, _builder(options.net), options.net)
+    stage(f"loading {options.checkpoint or options.model}")
+    net, description, info = load_model(options)
     stage(f"loaded {description} ({sum(p.numel() for p in net.parameters()):,} parameters)")
     if info.get("converted"):
         stage(f"masked the {len(info['converted'])} plain Linear/Conv layers of {description}")
@@ -252,7 +368,7 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
         )
         stage(f"pruning by magnitude ({how})")
         kept = prune_net(net, options.prune, options.preset)
-        total = {name: layer.weight.numel() for name, layer in masked_modules(net)}
+        total = {name: layer.weight.numel() for name, layer in prunable_weights(net)}
         stage("kept " + ", ".join(f"{name} {kept[name] / total[name]:.1%}" for name in kept))
     stage(f"measuring node degrees and fitting (n_boot={options.fit.n_boot})")
     try:
@@ -272,7 +388,7 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
     )
     del net
     stage("plotting and writing")
-    n_files = write_outputs(options.out, report)
+    n_files = write_outputs(options.out, report, options.overwrite)
     log(f"wrote {n_files} files into {options.out}")
     stage("done")
     return list(report.layers)

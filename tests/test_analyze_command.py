@@ -274,7 +274,7 @@ def test_compare_adds_the_likelihood_ratio_tests(tmp_path, capsys):
     assert main(args) == 0
     assert all("alternatives" not in layer for layer in read_record(out)["layers"])
     capsys.readouterr()
-    assert main([*args, "--compare"]) == 0
+    assert main([*args, "--compare", "--overwrite"]) == 0
     table = capsys.readouterr().out
     assert "likelihood ratios R" in table and "lognormal" in table
     tested, boundary = [], []
@@ -372,7 +372,7 @@ def test_failure_while_writing_leaves_out_untouched(tmp_path, monkeypatch):
 
     monkeypatch.setattr("pl_powerlaw.plotting.tile_images", broken)
     with pytest.raises(RuntimeError, match="plotting failed"):
-        main([str(path), "--net", "mlp", "--out", str(out)])
+        main([str(path), "--net", "mlp", "--out", str(out), "--overwrite"])
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.pt", "out"]
 

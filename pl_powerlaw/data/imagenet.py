@@ -27,6 +27,13 @@ Move every image into ``val/<wnid>/``, e.g.::
 The validation folder serves both ``val_dataloader`` and ``test_dataloader`` (the test labels of
 ILSVRC 2012 are not public). Batches leave the loader as uint8 (B, 3, S, S) and are normalised
 with the ImageNet mean and std on their device (:meth:`ImageNetDataModule.on_after_batch_transfer`).
+
+``backend="torchvision"`` (the ``vision`` extra) reads the folders with
+``torchvision.datasets.ImageFolder`` and transforms with ``torchvision.transforms.v2``
+(``RandomResizedCrop``, ``RandomHorizontalFlip``; ``Resize`` + ``CenterCrop``), for runs that
+must match torchvision's reference pipeline. Its evaluation batches are bit-identical to ours
+(tests/test_vision_imagenet.py); its training crops draw other random numbers, and ImageFolder also
+lists ``.bmp``, ``.ppm``, ``.tif`` and ``.webp`` files. The default ``"pil"`` needs no torchvision.
 """
 
 from __future__ import annotations
@@ -51,8 +58,10 @@ from pl_powerlaw.data.transforms import (
     TrainTransform,
     normalize_batch,
 )
+from pl_powerlaw.errors import InputError
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
+BACKENDS = ("pil", "torchvision")
 
 
 def scan_image_folder(
@@ -125,6 +134,59 @@ class ImageFileDataset(Dataset):
             return self.transform(image), label
 
 
+def torchvision_transforms(
+    crop_size: int,
+    resize_size: int,
+    scale: Sequence[float],
+    ratio: Sequence[float],
+    flip: bool,
+) -> tuple[Callable[[Image.Image], Tensor], Callable[[Image.Image], Tensor]]:
+    """``(train, eval)`` transforms of ``torchvision.transforms.v2``, PIL image -> uint8 (3, S, S).
+
+    The same recipe as :class:`~pl_powerlaw.data.transforms.TrainTransform` and
+    :class:`~pl_powerlaw.data.transforms.EvalTransform` (bilinear resizes on the PIL image).
+    """
+    from torchvision.transforms import v2
+
+    train = [v2.RandomResizedCrop(crop_size, scale=tuple(scale), ratio=tuple(ratio))]
+    if flip:
+        train.append(v2.RandomHorizontalFlip())
+    evaluate = [v2.Resize(resize_size), v2.CenterCrop(crop_size)]
+    return v2.Compose([*train, v2.PILToTensor()]), v2.Compose([*evaluate, v2.PILToTensor()])
+
+
+def torchvision_image_folder(
+    folder: Path, transform: Callable[[Image.Image], Tensor], classes: Sequence[str] | None = None
+) -> Dataset:
+    """``torchvision.datasets.ImageFolder`` of ``folder`` with the class indices of ``classes``
+    (the training classes; a validation folder may lack some of them).
+
+    Raises:
+        FileNotFoundError: the folder is missing (the same message as :func:`scan_image_folder`).
+        ValueError: a class folder is not among ``classes``.
+    """
+    from torchvision.datasets import ImageFolder
+
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"ImageNet: folder {folder} not found (expected <root>/{{train,val}}/<wnid>/*.JPEG)"
+        )
+
+    class TrainClasses(ImageFolder):
+        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+            found, index = super().find_classes(directory)
+            if classes is None:
+                return found, index
+            unknown = [name for name in found if name not in classes]
+            if unknown:
+                raise ValueError(
+                    f"ImageNet: class folders {unknown[:5]} of {folder} are not training classes"
+                )
+            return list(classes), {name: i for i, name in enumerate(classes)}
+
+    return TrainClasses(str(folder), transform=transform, allow_empty=classes is not None)
+
+
 class ImageNetDataModule(LightningDataModule):
     """ImageNet with the usual augmentation, PIL decoding in workers and on-device normalisation.
 
@@ -144,6 +206,8 @@ class ImageNetDataModule(LightningDataModule):
         seed: seed of the training shuffle.
         pin_memory: page-locked batches; None: when CUDA is available.
         persistent_workers: keep the workers alive between epochs.
+        backend: ``"pil"`` (our reader and transforms) or ``"torchvision"`` (``ImageFolder`` and
+            ``transforms.v2``; needs the ``vision`` extra).
 
     Example:
         >>> dm = ImageNetDataModule(root="/data/imagenet", crop_size=227)  # doctest: +SKIP
@@ -169,8 +233,11 @@ class ImageNetDataModule(LightningDataModule):
         seed: int = 0,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
+        backend: str = "pil",
     ) -> None:
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"Expected `backend` in {list(BACKENDS)} but got {backend!r}")
         check_int("batch_size", batch_size, 1)
         check_int("eval_batch_size", eval_batch_size, 1, optional=True)
         check_int("num_workers", num_workers, 0)
@@ -191,16 +258,30 @@ class ImageNetDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
-        self.train_transform = TrainTransform(crop_size, scale, ratio, flip)
-        self.eval_transform = EvalTransform(crop_size, resize_size)
+        self.backend = backend
+        if backend == "torchvision":
+            try:
+                import torchvision  # noqa: F401
+            except Exception:  # missing, or built for another torch
+                raise InputError(
+                    "ImageNet: backend 'torchvision' needs torchvision, which does not import "
+                    "here: install the vision extra (README: pip install -c constraints-vision.txt "
+                    '-e ".[vision]")'
+                ) from None
+            self.train_transform, self.eval_transform = torchvision_transforms(
+                crop_size, resize_size, scale, ratio, flip
+            )
+        else:
+            self.train_transform = TrainTransform(crop_size, scale, ratio, flip)
+            self.eval_transform = EvalTransform(crop_size, resize_size)
         self.mean, self.std = tuple(mean), tuple(std)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.persistent_workers = persistent_workers and num_workers > 0
         self.input_shape = (3, crop_size, crop_size)
         self.shuffle_generator = torch.Generator().manual_seed(derived_seed(seed, 0))
         self.classes: list[str] = []
-        self.train_set: ImageFileDataset | None = None
-        self.val_set: ImageFileDataset | None = None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
 
     @property
     def num_classes(self) -> int:
@@ -211,12 +292,19 @@ class ImageNetDataModule(LightningDataModule):
         """Scan the folders (once): classes from ``train/``, validation samples from ``val/``."""
         if self.val_set is not None:
             return
+        if self.backend == "torchvision":
+            self.train_set = torchvision_image_folder(self.root / "train", self.train_transform)
+            self.classes = list(self.train_set.classes)
+            self.val_set = torchvision_image_folder(
+                self.root / "val", self.eval_transform, self.classes
+            )
+            return
         self.classes, train = scan_image_folder(self.root / "train")
         _, val = scan_image_folder(self.root / "val", self.classes)
         self.train_set = ImageFileDataset(train, self.train_transform)
         self.val_set = ImageFileDataset(val, self.eval_transform)
 
-    def _loader(self, dataset: ImageFileDataset | None, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("ImageNetDataModule: call setup() before asking for a dataloader")
         return DataLoader(

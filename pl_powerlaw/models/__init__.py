@@ -8,13 +8,16 @@ from pl_powerlaw.models.mlp import MLP
 from pl_powerlaw.models.multihead import MultiHeadMLP
 from pl_powerlaw.models.multitask import MultiTaskClassifier
 from pl_powerlaw.models.presets import PRUNING_PRESETS, preset_fractions
+from pl_powerlaw.models.recurrent import RecurrentNet
 from pl_powerlaw.models.registry import NETS, build_net
 from pl_powerlaw.models.vgg import VGG16
+from pl_powerlaw.models.vision import torchvision_available, torchvision_model
 
 __all__ = [
     "MLP",
     "NETS",
     "PRUNING_PRESETS",
+    "RecurrentNet",
     "VGG16",
     "AlexNet",
     "AlexNetTorchvision",
@@ -25,4 +28,6 @@ __all__ = [
     "MultiTaskClassifier",
     "build_net",
     "preset_fractions",
+    "torchvision_available",
+    "torchvision_model",
 ]
