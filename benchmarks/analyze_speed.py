@@ -76,13 +76,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--legacy-format", action="store_true", help="save without zip (no mmap)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where prune and degrees run")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    missed = [name for name in args.nets if not bench(name, args.legacy_format)]
+    missed = [name for name in args.nets if not bench(name, args.legacy_format, args.device)]
     sys.exit(1 if missed else 0)
 
 
-def bench(name: str, legacy: bool) -> bool:
+def bench(name: str, legacy: bool, device: str = "cpu") -> bool:
     """Time every stage of ``analyze`` on ``name``; True when the total meets its target."""
     build, fraction, preset, description = setup(name)
     how = f"preset {preset}" if preset else f"--prune {fraction}"
@@ -104,6 +105,7 @@ def bench(name: str, legacy: bool) -> bool:
             return result
 
         net, _, info = timed("load", load_net, path, build)
+        net = timed("to device", net.to, device) if device != "cpu" else net
         timed("prune", prune_net, net, fraction, preset)
         degrees = timed("degrees", lambda module: to_numpy(node_degrees(module)), net)
         del net
@@ -112,7 +114,8 @@ def bench(name: str, legacy: bool) -> bool:
         timed("plots", write_outputs, Path(tmp) / "out", report)
     nodes = sum(d.size for d in degrees.values())
     print(
-        f"{len(degrees)} node layers, {nodes} nodes, n_boot=0, torch threads {torch.get_num_threads()}"
+        f"{len(degrees)} node layers, {nodes} nodes, n_boot=0, torch threads "
+        f"{torch.get_num_threads()}, prune and degrees on {device}"
     )
     for stage, seconds in timings.items():
         print(f"{stage:<8} {seconds:7.2f} s")

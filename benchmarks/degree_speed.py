@@ -105,16 +105,26 @@ class ResNet50(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+DEVICE = torch.device("cpu")  # --device: where the nets live and the degrees are counted
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Seconds of each of ``fns`` over ``repeats`` rounds (one call of each per round, after one
     warm-up round), so that a load spike on this shared machine hits every candidate alike."""
     for fn in fns.values():
         fn()
+    sync()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -153,7 +163,7 @@ def sparse_resnet50(seed: int = 0, kept: float = 0.1) -> ResNet50:
 
 def bench_vgg16(repeats: int) -> float:
     start = time.perf_counter()
-    net = sparse_vgg16()
+    net = sparse_vgg16().to(DEVICE)
     weights = [layer.weight for _, layer in masked_modules(net)]
     n_weights = sum(w.numel() for w in weights)
     kept = sum(int(layer.weight_mask.sum()) for _, layer in masked_modules(net))
@@ -201,6 +211,7 @@ def bench_resnet50(repeats: int) -> float:
     start = time.perf_counter()
     net = sparse_resnet50()
     print(f"ResNet-50: {same_shapes_as_torchvision(net)}")
+    net = net.to(DEVICE)
     names = learnable_layers(net)
     weights = [net.get_submodule(name).weight for name in names]
     n_weights = sum(w.numel() for w in weights)
@@ -246,10 +257,13 @@ def main() -> int:
     )
     parser.add_argument("--target", type=float, default=3.0, help="largest ratio to the floor")
     parser.add_argument("--nets", nargs="+", default=["vgg16", "resnet50"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where the nets live")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{torch.get_num_threads()} threads, {args.repeats} interleaved rounds")
+    print(f"{torch.get_num_threads()} threads, {args.repeats} interleaved rounds, on {DEVICE}")
     benches = {"vgg16": bench_vgg16, "resnet50": bench_resnet50}
     missed = []
     for name in args.nets:
