@@ -158,6 +158,16 @@ def run_folder_of(ckpt_path: str | None) -> tuple[Path, str, int] | None:
     return path.parents[3], path.parents[2].name, int(version[len("version_") :])
 
 
+def input_error_in(error: BaseException) -> InputError | None:
+    """The :class:`InputError` that ``error`` wraps (its causes, then contexts), if any."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, InputError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
 def requeue_checkpoint(root_dir: str | Path) -> Path | None:
     """The newest ``hpc_ckpt_<n>.ckpt`` in ``root_dir`` when this process is a SLURM job step.
 
@@ -242,6 +252,9 @@ class PowerLawCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
+            ours = input_error_in(error)
+            if ours is not None:  # our one-line message, not jsonargparse's wrapping of it
+                raise ours from None
             self.parser.error(f"{type(error).__name__}: {error}")
 
     def instantiate_trainer(self, **kwargs):

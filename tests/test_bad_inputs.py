@@ -167,3 +167,16 @@ def test_check_masks_accepts_every_valid_owner_and_refuses_the_rest():
         check_masks({"net.fc1.weight_owner": torch.tensor([0, -2], dtype=torch.int8)})
     with pytest.raises(CheckpointError, match=r"`fc.weight_mask` .* entry 0 is 0.5"):
         check_masks({"fc.weight_mask": torch.tensor([0.5, 1.0])})
+
+
+def test_a_torchvision_config_without_the_extra_is_one_line_naming_the_install(tmp_path):
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # the base install: the case under test
+        pass
+    else:
+        pytest.skip("torchvision imports here")
+    before = files_in(tmp_path)
+    result = run_cli("fit", "--config", str(CONFIGS / "resnet18_cifar10.yaml"), cwd=tmp_path)
+    line = assert_clean_failure(result, tmp_path, before, "torchvision", "constraints-vision.txt")
+    assert "Union" not in line and "Namespace" not in line
