@@ -34,6 +34,7 @@ FORBIDDEN = {
     "pl_powerlaw.pruning": ("lightning", "matplotlib"),
     "pl_powerlaw.continual": ("lightning", "matplotlib"),
     "pl_powerlaw.preferential": ("lightning", "matplotlib"),
+    "pl_powerlaw.dynamic": ("lightning", "matplotlib"),
     "pl_powerlaw.plotting": ("torch", "lightning"),
     "pl_powerlaw.checkpoints": ("lightning.pytorch.callbacks", "pl_powerlaw.callbacks"),
     "pl_powerlaw.analysis": ("lightning", "pl_powerlaw.callbacks", "pl_powerlaw.cli"),

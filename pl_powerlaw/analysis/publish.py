@@ -7,6 +7,8 @@ The last step of the analysis pipeline, the same for a training run and for ``an
   once, as PNG files and as TensorBoard images ``ccdf/<layer>`` and ``ccdf_all_layers``: one tag
   per layer, time on TensorBoard's step axis (the event is in each figure's title), so the step
   slider scrubs through dense -> prune -> retrain;
+* the CCDFs of every layer at several moments of a run (:func:`publish_trajectory`, one panel
+  per layer, TensorBoard image ``ccdf_trajectory``);
 * the scalars ``powerlaw/<layer>/...`` and ``null/<layer>/...``, a histogram ``degrees/<layer>``
   per layer, and the markdown table of the analysis as text ``degrees``, all at the same step.
 
@@ -17,7 +19,7 @@ The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,67 @@ def publish(
             if layer.degrees.size:
                 writer.add_histogram(f"degrees/{layer.name}", layer.degrees, step)
     return written
+
+
+def trajectory_moments(
+    records: Sequence[Mapping[str, Any]], most: int = 6
+) -> list[Mapping[str, Any]]:
+    """At most ``most`` of the degree records (``degrees/<event>.json``), evenly spread in time.
+
+    Records are ordered by ``global_step`` (at one step an ``_end`` record before a ``_start`` one,
+    which sees the net after the change), one per step and kind (``epoch4`` and ``fit_end`` at one
+    step are the same net: the first by name is kept); the first and the last are always kept.
+    """
+    from pl_powerlaw.plotting import pick_moments
+
+    def key(record: Mapping[str, Any]) -> tuple[int, bool]:
+        return int(record.get("global_step") or 0), str(record.get("event", "")).endswith("_start")
+
+    ordered, seen = [], set()
+    for record in sorted(records, key=key):  # one net per key: ``epoch4`` and ``fit_end`` alike
+        if key(record) not in seen:
+            seen.add(key(record))
+            ordered.append(record)
+    return [ordered[i] for i in pick_moments(len(ordered), most)]
+
+
+def publish_trajectory(
+    records: Sequence[Mapping[str, Any]],
+    writer: Any | None = None,
+    path: str | os.PathLike | None = None,
+    step: int = 0,
+    most: int = 6,
+) -> Path | None:
+    """Draw the CCDFs of every layer at several moments of a run (one panel per layer).
+
+    Args:
+        records: the run's degree records (the ``degrees/<event>.json`` schema).
+        writer: TensorBoard writer; the figure is logged as ``ccdf_trajectory`` at ``step``.
+        path: PNG file to write (None: none).
+        step: TensorBoard's step.
+        most: the most moments drawn (evenly spread, first and last always).
+
+    Returns:
+        The PNG path written, or None.
+    """
+    from pl_powerlaw.plotting import ccdf_trajectory_figure, render, save_png
+
+    chosen = trajectory_moments(records, most)
+    if not chosen:
+        return None
+    moments = [
+        (str(r["event"]), {layer["name"]: layer["degrees"] for layer in r["layers"]})
+        for r in chosen
+    ]
+    alphas = [
+        {layer["name"]: (layer.get("fit") or {}).get("alpha") for layer in r["layers"]}
+        for r in chosen
+    ]
+    pixels = render(ccdf_trajectory_figure(moments, alphas, "degree CCDFs during training"))
+    if writer is not None:
+        writer.add_image("ccdf_trajectory", pixels[..., :3], step, dataformats="HWC")
+    if path is None:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_png(pixels, path)
+    return Path(path)

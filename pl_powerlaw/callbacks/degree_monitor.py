@@ -7,13 +7,17 @@ only, and no collective is called there.
 
 When: at the end of every phase and right after every change of a schedule-owning callback (any
 callback with ``phases()``, see :mod:`pl_powerlaw.callbacks.phases`: ``dense_end``,
-``retrain1_start``, ...), every ``every_n_epochs`` epochs (``epoch<N>``) and at the end of fit
-(``fit_end``). Each analysis writes ``<log_dir>/degrees/<event>.json``, the CCDF figures
-``<log_dir>/figures/<event>/*.png`` and logs to TensorBoard.
+``retrain1_start``, ...), every ``every_n_epochs`` epochs (``epoch<N>``), every ``every_n_steps``
+steps (``step<S>``) and at the end of fit (``fit_end``). Each analysis writes
+``<log_dir>/degrees/<event>.json``, the CCDF figures ``<log_dir>/figures/<event>/*.png`` and logs
+to TensorBoard. At the end of fit the CCDFs of several moments (read back from the records, so a
+resumed run has them all) go in one figure, a panel per layer:
+``<log_dir>/figures/ccdf_trajectory.png`` and the TensorBoard image ``ccdf_trajectory``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -21,6 +25,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from pl_powerlaw.analysis import DegreeReport, FitOptions, analyze_net, publish, summary_table
+from pl_powerlaw.analysis.publish import publish_trajectory
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
 
@@ -46,6 +51,12 @@ class DegreeDistributionMonitor(Callback):
     Args:
         every_n_epochs: also analyse every N training epochs (0: only at phase changes and at
             the end of fit).
+        every_n_steps: also analyse every N training steps (0: off), e.g. during a gradual
+            pruning schedule.
+        trajectory_moments: the most moments drawn in the end-of-fit trajectory figure (0: no
+            figure).
+        analyze_start: also analyse the net right before the first training step (``fit_start``:
+            the random masks a sparse training run starts from).
         n_boot: bootstrap replicates of the goodness-of-fit p-value (0 skips it).
         r: the xmin/xmax search fraction of the fit (None: the engine's default).
         min_tail: least points in a candidate range (None: the engine's default).
@@ -82,12 +93,21 @@ class DegreeDistributionMonitor(Callback):
         null_draws: int = 20,
         log_figures: bool = True,
         log_histograms: bool = True,
+        every_n_steps: int = 0,
+        trajectory_moments: int = 0,
+        analyze_start: bool = False,
     ) -> None:
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 0:
-            raise ValueError(
-                f"Expected `every_n_epochs` to be an int >= 0 but got {every_n_epochs!r}"
-            )
+        for name, value in (
+            ("every_n_epochs", every_n_epochs),
+            ("every_n_steps", every_n_steps),
+            ("trajectory_moments", trajectory_moments),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"Expected `{name}` to be an int >= 0 but got {value!r}")
         self.every_n_epochs = every_n_epochs
+        self.every_n_steps = every_n_steps
+        self.trajectory_moments = trajectory_moments
+        self.analyze_start = bool(analyze_start)
         self.options = FitOptions(
             n_boot=n_boot,
             seed=seed,
@@ -129,8 +149,18 @@ class DegreeDistributionMonitor(Callback):
     ) -> None:
         # All ``on_train_epoch_start`` hooks (where prunes happen) have run by the first batch.
         epoch = trainer.current_epoch
+        if self.analyze_start and trainer.global_step == 0 and batch_idx == 0:
+            self._analyze(trainer, pl_module, "fit_start")
         if batch_idx == 0 and epoch in self._boundaries:
             self._analyze(trainer, pl_module, f"{self._boundaries[epoch][1]}_start")
+
+    @override
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if self.every_n_steps and step % self.every_n_steps == 0:
+            self._analyze(trainer, pl_module, f"step{step}")
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -149,8 +179,29 @@ class DegreeDistributionMonitor(Callback):
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._analyze(trainer, pl_module, "fit_end")
+        folder = run_dir(trainer)
         if trainer.is_global_zero and self._last_report is not None:
             self._log_hparams(trainer, pl_module, self._last_report)
+        if trainer.is_global_zero and folder is not None and self.trajectory_moments:
+            self._trajectory(trainer, folder)
+
+    def _trajectory(self, trainer: Trainer, folder) -> None:
+        """The CCDFs of several analyses of this run in one figure (read from the records)."""
+        records = []
+        for path in sorted((folder / "degrees").glob("*.json")):
+            try:
+                records.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        if len(records) < 2:
+            return
+        publish_trajectory(
+            records,
+            writer=tensorboard_writer(trainer),
+            path=folder / "figures" / "ccdf_trajectory.png" if self.log_figures else None,
+            step=trainer.global_step,
+            most=self.trajectory_moments,
+        )
 
     def _log_hparams(self, trainer: Trainer, pl_module: LightningModule, report) -> None:
         """The run's settings and final numbers (per-layer fits and verdicts) for HParams."""
