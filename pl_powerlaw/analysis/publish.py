@@ -50,6 +50,13 @@ def log_scalars(
             writer.add_scalar(key, value, step)
 
 
+def grid_columns(n_panels: int) -> int:
+    """Columns of the all-layers figure: one for up to 4 layers, so that TensorBoard's image card
+    (which scales an image to its width) shows every panel as large as a one-layer figure; 2 for
+    up to 16 layers, 4 beyond (VGG-16's 16 panels in 8 rows of 2)."""
+    return 1 if n_panels <= 4 else 2 if n_panels <= 16 else 4
+
+
 def publish(
     report: DegreeReport,
     writer: Any | None = None,
@@ -96,7 +103,11 @@ def publish(
             if writer is not None:
                 tag = f"ccdf/{layer.name}"
                 writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
-        grid = tile_images(panels) if panels else render(ccdf_grid_figure([]))
+        grid = (
+            tile_images(panels, grid_columns(len(panels)))
+            if panels
+            else render(ccdf_grid_figure([]))
+        )
         if folder is not None:
             save_png(grid, folder / "ccdf_all_layers.png")
             written.append(folder / "ccdf_all_layers.png")

@@ -24,10 +24,18 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
-from pl_powerlaw.analysis import DegreeReport, FitOptions, analyze_net, publish, summary_table
+from pl_powerlaw.analysis import (
+    DegreeReport,
+    FitOptions,
+    NullMemo,
+    analyze_net,
+    publish,
+    summary_table,
+)
 from pl_powerlaw.analysis.publish import publish_trajectory
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
+from pl_powerlaw.connectivity.recurrent import check_reuse
 
 # TensorBoard's custom-scalars layout: one chart per quantity with every layer in it
 CUSTOM_SCALARS = {
@@ -43,6 +51,12 @@ CUSTOM_SCALARS = {
         "Gini": ["Multiline", [r"null/[^/]+/gini(_null_mean)?$"]],
     },
 }
+
+
+def data_input_shape(trainer: Trainer) -> tuple[int, ...] | None:
+    """The data module's ``input_shape`` (one sample, no batch dimension), if it has one."""
+    shape = getattr(trainer.datamodule, "input_shape", None)
+    return None if shape is None else tuple(shape)
 
 
 class DegreeDistributionMonitor(Callback):
@@ -71,6 +85,12 @@ class DegreeDistributionMonitor(Callback):
             grey band in the CCDF figures); 0 skips the null.
         log_figures: log the CCDF figures (one per layer and a grid) to TensorBoard.
         log_histograms: log a histogram of each layer's degrees to TensorBoard.
+        reuse: how often a kept weight of a recurrent layer counts: ``"unrolled"`` (once per time
+            step it is used) or ``"none"`` (once); see :mod:`pl_powerlaw.connectivity.recurrent`.
+
+    The net's input shape is its ``input_shape`` attribute, else the data module's (so a
+    torchvision net needs no attribute). The random-pruning null is drawn once per distinct
+    kept counts and reused while they do not change (the same numbers; ``analysis.NullMemo``).
 
     Example (YAML)::
 
@@ -96,6 +116,7 @@ class DegreeDistributionMonitor(Callback):
         every_n_steps: int = 0,
         trajectory_moments: int = 0,
         analyze_start: bool = False,
+        reuse: str = "unrolled",
     ) -> None:
         for name, value in (
             ("every_n_epochs", every_n_epochs),
@@ -108,6 +129,8 @@ class DegreeDistributionMonitor(Callback):
         self.every_n_steps = every_n_steps
         self.trajectory_moments = trajectory_moments
         self.analyze_start = bool(analyze_start)
+        self.reuse = check_reuse(reuse)
+        self._null_memo = NullMemo()
         self.options = FitOptions(
             n_boot=n_boot,
             seed=seed,
@@ -245,13 +268,17 @@ class DegreeDistributionMonitor(Callback):
         board_step = step + 1 if event.endswith("_start") else step
         first = board_step not in self._tensorboard_steps
         self._tensorboard_steps.add(board_step)
+        net = net_of(pl_module)
         report = analyze_net(
-            net_of(pl_module),
+            net,
             event,
             self.options,
+            input_shape=None if hasattr(net, "input_shape") else data_input_shape(trainer),
             layers=self.layers,
             epoch=trainer.current_epoch,
             global_step=step,
+            reuse=self.reuse,
+            null_memo=self._null_memo,
         )
         say(trainer, summary_table(report.layers))
         self._last_report = report
