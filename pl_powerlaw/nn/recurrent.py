@@ -158,8 +158,9 @@ def is_masked_recurrent(module: nn.Module) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class RecurrentMatrix:
-    """One weight matrix of a masked recurrent module, with the interface of a masked layer.
+class RecurrentMatrix(MaskedLayerMixin):
+    """One weight matrix of a masked recurrent module, with the interface of a masked layer
+    (``masked_weight``, ``kept`` and ``set_mask`` come from :class:`MaskedLayerMixin`).
 
     Attributes:
         module: the masked recurrent module.
@@ -176,20 +177,6 @@ class RecurrentMatrix:
     @property
     def weight_mask(self) -> Tensor:
         return getattr(self.module, self.matrix + MASK_SUFFIX)
-
-    def masked_weight(self) -> Tensor:
-        """The effective matrix, ``weight * mask``."""
-        return self.weight * self.weight_mask
-
-    @torch.no_grad()
-    def kept(self) -> Tensor:
-        """Boolean tensor of the entries that are connections: mask set and weight non-zero."""
-        return torch.logical_and(self.weight_mask, self.weight)
-
-    @torch.no_grad()
-    def set_mask(self, mask: Tensor) -> None:
-        """Install ``mask`` (same shape as the matrix) and zero the pruned weights."""
-        MaskedLayerMixin.set_mask(self, mask)  # type: ignore[arg-type]
 
 
 def recurrent_matrices(net: nn.Module) -> Iterator[tuple[str, RecurrentMatrix]]:
