@@ -27,8 +27,8 @@ from torch import nn
 from pl_powerlaw.checkpoints import find_saved_net, net_from_class_path
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.models import vision
-from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn import prunable_weights
+from pl_powerlaw.nn.convert import to_masked
 
 Builder = Callable[[], nn.Module]
 
