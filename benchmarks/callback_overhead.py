@@ -5,9 +5,10 @@
    with no callbacks, with ``MagnitudePruning`` alone, and with ``MagnitudePruning`` +
    ``DegreeDistributionMonitor`` (``every_n_epochs=1``, comparisons and the default random-pruning
    null on, no bootstrap; figures, records and TensorBoard events written to a temporary folder).
-   Printed: each run's wall-clock seconds, the ratios of the medians, and the time spent inside
-   the monitor's hooks as a share of the rest of the run (the same number without the noise of
-   comparing separate runs). Target: the monitor adds at most 5%.
+   Every run logs to TensorBoard, so only the callbacks differ. Printed: each run's wall-clock
+   seconds, the ratios of the medians, and the time spent inside the monitor's hooks as a share
+   of the rest of the run. The monitor draws its figures on a worker thread, outside its hooks,
+   so the target is judged on the whole run: pruning + monitor over pruning alone, at most 1.05.
 2. **Task freezing.** A shortened continual schedule (task A: 1 dense epoch, prune 92%, 1
    retraining epoch; task B the same on permuted MNIST) with ``TaskFreezing``. Its per-step
    restore of the frozen entries (an optimizer step post-hook) is timed inside the run and set
@@ -16,7 +17,7 @@
 Runs on MNIST from ``PL_POWERLAW_DATA`` when present, else on random images of the same shape.
 Exits 1 when a target is missed.
 
-    python benchmarks/callback_overhead.py [--repeats 2] [--train-subset N]
+    python benchmarks/callback_overhead.py [--repeats 3] [--train-subset N]
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def quick_mlp_run(kind: str, args, folder: Path) -> tuple[float, float]:
         for hook in MONITOR_HOOKS:
             setattr(monitor, hook, watch.wrap(getattr(monitor, hook)))
         callbacks.append(monitor)
-    run = trainer(folder, 5, callbacks, logger=kind == "monitor")
+    run = trainer(folder, 5, callbacks, logger=True)  # every kind logs: only the callbacks differ
     data = MNISTDataModule(**data_kwargs(args))
     start = time.perf_counter()
     run.fit(model, data)
@@ -135,7 +136,7 @@ def continual_run(args, folder: Path) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-subset", type=int, default=None, help="training images per epoch")
     args = parser.parse_args()
     try:
@@ -164,14 +165,16 @@ def main() -> None:
         share = statistics.median(shares)
         print(f"pruning alone / no callbacks: {median['pruning'] / median['none']:.3f}")
         print(f"pruning + monitor / pruning alone: {run_ratio:.3f}")
-        print(f"monitor, timed inside the run: x{share:.3f} "
-              f"(target <= {TARGET}: {'met' if share <= TARGET else 'NOT met'})")  # fmt: skip
+        print(f"monitor, timed inside its hooks: x{share:.3f} (its figures are drawn on a worker "
+              f"thread, outside the hooks: the target is judged on the whole run)")  # fmt: skip
+        print(f"monitor: pruning + monitor / pruning alone x{run_ratio:.3f} "
+              f"(target <= {TARGET}: {'met' if run_ratio <= TARGET else 'NOT met'})")  # fmt: skip
         epochs, restore, steps = continual_run(args, Path(tmp) / "continual")
     freezing = epochs / (epochs - restore)
     print(f"TaskFreezing restore: {restore:.2f} s over {steps} steps ({1e3 * restore / steps:.2f} ms "
           f"a step) in {epochs:.2f} s of training epochs: x{freezing:.3f} "
           f"(target <= {TARGET}: {'met' if freezing <= TARGET else 'NOT met'})")  # fmt: skip
-    sys.exit(0 if share <= TARGET and freezing <= TARGET else 1)
+    sys.exit(0 if run_ratio <= TARGET and freezing <= TARGET else 1)
 
 
 if __name__ == "__main__":

@@ -102,14 +102,14 @@ def test_no_null_without_draws(draws):
 
 
 def test_the_null_memo_gives_the_same_records_and_redraws_only_when_counts_change():
-    from pl_powerlaw.analysis import NullMemo
+    from pl_powerlaw.analysis import AnalysisMemo
 
     torch.manual_seed(3)
     net = TwoLayer()
     options = FitOptions(compare=False, null_draws=5, null_seed=2)
-    memo = NullMemo()
+    memo = AnalysisMemo()
     net.fc1.set_mask(torch.rand(300, 200) < 0.2)
-    first = degrees_record(analyze_net(net, "a", options, null_memo=memo))
+    first = degrees_record(analyze_net(net, "a", options, memo=memo))
     assert first == degrees_record(analyze_net(net, "a", options))  # the same as without it
     # other kept positions, the same count: the memo's draws are reused, and the
     # null comparisons still equal a fresh analysis of the new degrees
@@ -117,12 +117,54 @@ def test_the_null_memo_gives_the_same_records_and_redraws_only_when_counts_chang
     with torch.no_grad():
         net.fc1.weight.copy_(torch.randn(300, 200))  # set_mask zeroed the pruned weights
     net.fc1.set_mask(mask[torch.randperm(mask.numel())].reshape(300, 200))
-    (key,) = memo._entries
-    again = degrees_record(analyze_net(net, "b", options, null_memo=memo))
-    assert list(memo._entries) == [key]
+    (key,) = memo._null
+    again = degrees_record(analyze_net(net, "b", options, memo=memo))
+    assert list(memo._null) == [key]
     assert again == degrees_record(analyze_net(net, "b", options))
     # a prune changes the counts: a new entry, equal to fresh draws
     net.fc1.set_mask(net.fc1.weight_mask.bool() & (torch.rand(300, 200) < 0.5))
-    third = degrees_record(analyze_net(net, "c", options, null_memo=memo))
-    assert len(memo._entries) == 2
+    third = degrees_record(analyze_net(net, "c", options, memo=memo))
+    assert len(memo._null) == 2
     assert third == degrees_record(analyze_net(net, "c", options))
+
+
+def test_the_memo_fits_a_layer_once_per_distinct_degrees_and_null(monkeypatch):
+    from pl_powerlaw.analysis import AnalysisMemo
+    from pl_powerlaw.analysis import degrees as degrees_module
+
+    calls = []
+    real_fit = degrees_module.fit_truncated_power_law
+
+    def counting_fit(values, **kwargs):
+        calls.append(int(np.asarray(values).sum()))
+        return real_fit(values, **kwargs)
+
+    monkeypatch.setattr(degrees_module, "fit_truncated_power_law", counting_fit)
+    torch.manual_seed(4)
+    net = TwoLayer()
+    net.fc1.set_mask(torch.rand(300, 200) < 0.2)
+    options = FitOptions(null_draws=4, null_seed=1)
+    memo = AnalysisMemo()
+    first = degrees_record(analyze_net(net, "epoch3", options, memo=memo))
+    n_first = len(calls)
+    assert n_first >= 2  # at least one layer was fitted with its null fit
+    again = degrees_record(analyze_net(net, "epoch4", options, memo=memo))
+    assert len(calls) == n_first  # nothing changed: no layer is fitted again
+    assert {**again, "event": "epoch3"} == first
+    # one kept weight moves: the degrees change, the layers are fitted again, and the
+    # records equal those of an analysis without the memo
+    with torch.no_grad():
+        mask = net.fc1.weight_mask.bool()
+        on, off = mask.nonzero()[0], (~mask).nonzero()[0]
+        mask[on[0], on[1]], mask[off[0], off[1]] = False, True
+        net.fc1.weight[off[0], off[1]] = 1.0
+    net.fc1.set_mask(mask)
+    moved = degrees_record(analyze_net(net, "epoch5", options, memo=memo))
+    assert len(calls) > n_first
+    assert moved == degrees_record(analyze_net(net, "epoch5", options))
+    assert moved["layers"] != {**first, "event": "epoch5"}["layers"]
+    # other options are other fits
+    other = FitOptions(null_draws=4, null_seed=1, r=2.0)
+    before = len(calls)
+    analyze_net(net, "epoch5", other, memo=memo)
+    assert len(calls) > before

@@ -39,7 +39,7 @@ def test_monitor_reads_the_input_shape_from_the_data_and_draws_each_null_once(tm
     # the input layer has the data module's 784 pixels; kept counts: dense once, pruned once
     fit_end = json.loads((tmp_path / "lightning_logs/version_0/degrees/fit_end.json").read_text())
     assert [len(layer["degrees"]) for layer in fit_end["layers"]] == [784, 32]
-    assert len(monitor._null_memo._entries) == 2
+    assert len(monitor._memo._null) == 2
     fresh = analyze_net(net, "fit_end", monitor.options, input_shape=(1, 28, 28),
                         epoch=fit_end["epoch"], global_step=fit_end["global_step"])  # fmt: skip
     assert degrees_record(fresh)["layers"] == fit_end["layers"]

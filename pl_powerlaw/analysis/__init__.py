@@ -7,10 +7,10 @@
 """
 
 from pl_powerlaw.analysis.degrees import (
+    AnalysisMemo,
     DegreeReport,
     FitOptions,
     LayerReport,
-    NullMemo,
     analyze_net,
     fit_layers,
     random_pruning_degrees,
@@ -30,7 +30,7 @@ __all__ = [
     "DegreeReport",
     "FitOptions",
     "LayerReport",
-    "NullMemo",
+    "AnalysisMemo",
     "analyze_net",
     "degrees_record",
     "fit_layers",

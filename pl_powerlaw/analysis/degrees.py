@@ -18,8 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,7 @@ def fit_layers(
     degrees: Mapping[str, np.ndarray],
     options: FitOptions | None = None,
     null_degrees: Mapping[str, Sequence[np.ndarray]] | None = None,
+    memo: AnalysisMemo | None = None,
 ) -> list[LayerReport]:
     """Fit, compare and judge each layer's degrees.
 
@@ -152,43 +154,54 @@ def fit_layers(
     an auxiliary statistic must not stop a long run). With ``null_degrees`` (the same layer under
     random pruning) the real degrees are compared with the null's
     (:func:`~pl_powerlaw.fitting.compare_to_null`) and the first null draw is fitted the same way.
-    Every layer then gets its :func:`~pl_powerlaw.fitting.layer_verdict`.
+    Every layer then gets its :func:`~pl_powerlaw.fitting.layer_verdict`. With ``memo``, a layer
+    whose degrees, options and null are those of an earlier call gets that call's report (every
+    step of the fit is deterministic, so the numbers are the same).
     """
     options = options or FitOptions()
     reports = []
     for name, layer_degrees in degrees.items():
-        fit = fit_truncated_power_law(layer_degrees, **options.fit_kwargs())
-        tests = None
-        if options.compare and not fit.flagged and fit.discrete:
-            try:
-                tests = compare_alternatives(layer_degrees, fit)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
-                warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=2)
-        draws = tuple(null_degrees.get(name, ())) if null_degrees and not fit.flagged else ()
-        null = null_fit = None
-        if draws:
-            try:
-                null = compare_to_null(layer_degrees, draws)
-            except ValueError as error:  # e.g. one value everywhere: nothing to compare
-                warnings.warn(f"{name}: random-pruning null skipped: {error}", stacklevel=2)
-                draws = ()
-        if draws:
-            null_kwargs = {**options.fit_kwargs(), "n_boot": 0, "progress": False}
-            null_kwargs.pop("n_jobs", None)
-            null_fit = fit_truncated_power_law(draws[0], **null_kwargs)
-        reports.append(
-            LayerReport(
-                name,
-                np.asarray(layer_degrees, dtype=np.int64),
-                fit,
-                tests,
-                verdict=layer_verdict(fit, tests, null),
-                null=null,
-                null_fit=null_fit,
-                null_degrees=draws or None,
-            )
-        )
+        draws = tuple(null_degrees.get(name, ())) if null_degrees else ()
+        if memo is None:
+            reports.append(fit_layer(name, layer_degrees, options, draws))
+        else:
+            reports.append(memo.layer(name, layer_degrees, options, draws))
     return reports
+
+
+def fit_layer(
+    name: str, degrees: np.ndarray, options: FitOptions, null_degrees: Sequence[np.ndarray] = ()
+) -> LayerReport:
+    """One layer's :class:`LayerReport`: fit, comparisons, null and verdict (see :func:`fit_layers`)."""
+    fit = fit_truncated_power_law(degrees, **options.fit_kwargs())
+    tests = None
+    if options.compare and not fit.flagged and fit.discrete:
+        try:
+            tests = compare_alternatives(degrees, fit)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            warnings.warn(f"{name}: likelihood-ratio tests skipped: {error}", stacklevel=3)
+    draws = tuple(null_degrees) if not fit.flagged else ()
+    null = null_fit = None
+    if draws:
+        try:
+            null = compare_to_null(degrees, draws)
+        except ValueError as error:  # e.g. one value everywhere: nothing to compare
+            warnings.warn(f"{name}: random-pruning null skipped: {error}", stacklevel=3)
+            draws = ()
+    if draws:
+        null_kwargs = {**options.fit_kwargs(), "n_boot": 0, "progress": False}
+        null_kwargs.pop("n_jobs", None)
+        null_fit = fit_truncated_power_law(draws[0], **null_kwargs)
+    return LayerReport(
+        name,
+        np.asarray(degrees, dtype=np.int64),
+        fit,
+        tests,
+        verdict=layer_verdict(fit, tests, null),
+        null=null,
+        null_fit=null_fit,
+        null_degrees=draws or None,
+    )
 
 
 def random_pruning_degrees(
@@ -210,30 +223,45 @@ def random_pruning_degrees(
     return out
 
 
-class NullMemo:
-    """Random-pruning null degrees remembered by kept counts, for repeated analyses of one net.
+class AnalysisMemo:
+    """What repeated analyses of one net can share: its random-pruning null and its layer fits.
 
-    The null depends only on the traced graph, the kept count of each layer, the number of draws
-    and the seed, not on which entries are kept. While retraining (or under prune-and-regrow) the
-    counts stay fixed, so the draws are made once and reused, with the same numbers. Keep one memo
-    per net (the degree monitor does); it holds the last ``size`` distinct entries.
+    * **The null** depends only on the traced graph, the kept count of each layer, the number of
+      draws and the seed, not on which entries are kept. While retraining (or under
+      prune-and-regrow) the counts stay fixed, so the draws are made once and reused, with the
+      same numbers.
+    * **A layer's report** (fit, comparisons, null comparison, verdict) depends only on its
+      degrees, the fit options and its null draws. Between two analyses of a static sparse net
+      (every epoch of a retraining phase, ``epoch<N>`` and ``<phase>_end`` at one step) nothing
+      of that changes, so it is computed once.
+
+    Keep one memo per net (the degree monitor does); it holds the last ``size`` distinct entries
+    of each kind.
 
     Example:
         >>> from pl_powerlaw.nn import MaskedLinear
         >>> from pl_powerlaw.connectivity import trace_graph, kept_entries
         >>> net = torch.nn.Sequential(MaskedLinear(30, 20), MaskedLinear(20, 2))
-        >>> graph, memo = trace_graph(net, (30,)), NullMemo()
-        >>> first = memo.degrees(graph, kept_entries(net, graph), 3, seed=0)
-        >>> memo.degrees(graph, kept_entries(net, graph), 3, seed=0) is first
+        >>> graph, memo = trace_graph(net, (30,)), AnalysisMemo()
+        >>> first = memo.null_degrees(graph, kept_entries(net, graph), 3, seed=0)
+        >>> memo.null_degrees(graph, kept_entries(net, graph), 3, seed=0) is first
         True
     """
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self._entries: dict[tuple, dict[str, list[np.ndarray]]] = {}
+        self._null: dict[tuple, dict[str, list[np.ndarray]]] = {}
+        self._layers: dict[tuple, LayerReport] = {}
+
+    def _remember(self, entries: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+        if key not in entries:
+            if len(entries) >= self.size:
+                entries.pop(next(iter(entries)))
+            entries[key] = compute()
+        return entries[key]
 
     @staticmethod
-    def key(graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int) -> tuple:
+    def null_key(graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int) -> tuple:
         counts = tuple(
             (name, tuple(entries.shape), int(torch.count_nonzero(entries)))
             for name, entries in kept.items()
@@ -241,16 +269,30 @@ class NullMemo:
         layers = tuple((layer.name, layer.n_nodes, layer.shape) for layer in graph.node_layers)
         return (tuple(graph.input_shape), layers, tuple(graph.layer_names), counts, draws, seed)
 
-    def degrees(
+    def null_degrees(
         self, graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int = 0
     ) -> dict[str, list[np.ndarray]]:
         """:func:`random_pruning_degrees` of these arguments, drawn once per distinct key."""
-        key = self.key(graph, kept, draws, seed)
-        if key not in self._entries:
-            if len(self._entries) >= self.size:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = random_pruning_degrees(graph, kept, draws, seed)
-        return self._entries[key]
+        key = self.null_key(graph, kept, draws, seed)
+        return self._remember(
+            self._null, key, lambda: random_pruning_degrees(graph, kept, draws, seed)
+        )
+
+    def layer(
+        self,
+        name: str,
+        degrees: np.ndarray,
+        options: FitOptions,
+        null_degrees: Sequence[np.ndarray] = (),
+    ) -> LayerReport:
+        """:func:`fit_layer` of these arguments, computed once per distinct degrees and null."""
+        digest = hashlib.sha1(np.ascontiguousarray(degrees, dtype=np.int64).tobytes())
+        for draw in null_degrees:
+            digest.update(b"|" + np.ascontiguousarray(draw, dtype=np.int64).tobytes())
+        key = (name, np.shape(degrees), len(null_degrees), digest.hexdigest(), options)
+        return self._remember(
+            self._layers, key, lambda: fit_layer(name, degrees, options, null_degrees)
+        )
 
 
 def analyze_net(
@@ -263,7 +305,7 @@ def analyze_net(
     global_step: int | None = None,
     graph: Any | None = None,
     reuse: str = "unrolled",
-    null_memo: NullMemo | None = None,
+    memo: AnalysisMemo | None = None,
 ) -> DegreeReport:
     """Degrees of every node layer of ``net``, their fits, comparisons, null and verdicts.
 
@@ -281,8 +323,8 @@ def analyze_net(
         reuse: how often a kept weight of a recurrent module counts, ``"unrolled"`` (once per
             time step it is used) or ``"none"`` (once); see
             :mod:`pl_powerlaw.connectivity.recurrent`.
-        null_memo: remembers the random-pruning null of earlier analyses of the same net (the
-            same numbers, drawn once while the kept counts do not change).
+        memo: remembers the random-pruning null and the layer fits of earlier analyses of the
+            same net (the same numbers, computed once while they cannot change).
     """
     options = options or FitOptions()
     graph = trace_graph(net, input_shape, layers, reuse) if graph is None else graph
@@ -290,6 +332,7 @@ def analyze_net(
     degrees = to_numpy(graph_degrees(graph, kept))
     null = None
     if options.null_draws:
-        draw = random_pruning_degrees if null_memo is None else null_memo.degrees
+        draw = random_pruning_degrees if memo is None else memo.null_degrees
         null = draw(graph, kept, options.null_draws, options.null_seed)
-    return DegreeReport(event, tuple(fit_layers(degrees, options, null)), epoch, global_step)
+    layers = fit_layers(degrees, options, null, memo)
+    return DegreeReport(event, tuple(layers), epoch, global_step)

@@ -69,6 +69,9 @@ def publish(
 ) -> list[Path]:
     """Write ``report``'s record, figures and summaries; returns the files written.
 
+    :func:`publish_numbers` then, with ``figures``, :func:`publish_figures` (a caller that must
+    not wait for the drawing, such as the degree monitor, calls the two itself).
+
     Args:
         report: the analysis.
         writer: a TensorBoard ``SummaryWriter`` (or None: no TensorBoard output).
@@ -80,40 +83,25 @@ def publish(
         histograms: log a histogram of each layer's degrees to TensorBoard.
         step: TensorBoard's step of the summaries (default: the report's ``global_step``).
     """
-    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
+    written = publish_numbers(report, writer, record_path, log_metrics, histograms, step)
+    if figures:
+        written += publish_figures(report, writer, figure_dir, step)
+    return written
 
+
+def publish_numbers(
+    report: DegreeReport,
+    writer: Any | None = None,
+    record_path: str | os.PathLike | None = None,
+    log_metrics: LogMetrics | None = None,
+    histograms: bool = True,
+    step: int | None = None,
+) -> list[Path]:
+    """The record (JSON, atomic), the scalars, the markdown table and the degree histograms."""
     step = int(report.global_step or 0) if step is None else int(step)
     written: list[Path] = []
     if record_path is not None:
         written.append(write_json_atomic(record_path, degrees_record(report)))
-    if figures and (writer is not None or figure_dir is not None):
-        folder = None if figure_dir is None else Path(figure_dir)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-        panels = []
-        for layer in report.layers:
-            title = f"{layer.name} ({report.event})"
-            label = None if layer.verdict is None else layer.verdict.label
-            figure = ccdf_figure(layer.degrees, layer.fit, title, layer.null_degrees, label)
-            pixels = render(figure)
-            panels.append(pixels)
-            if folder is not None:
-                save_png(pixels, folder / png_name(layer.name))
-                written.append(folder / png_name(layer.name))
-            if writer is not None:
-                tag = f"ccdf/{layer.name}"
-                writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
-        grid = (
-            tile_images(panels, grid_columns(len(panels)))
-            if panels
-            else render(ccdf_grid_figure([]))
-        )
-        if folder is not None:
-            save_png(grid, folder / "ccdf_all_layers.png")
-            written.append(folder / "ccdf_all_layers.png")
-        if writer is not None:
-            tag = "ccdf_all_layers"
-            writer.add_image(tag, grid[..., :3], step, dataformats="HWC")
     log_scalars(fit_scalars(report.layers), step, writer, log_metrics)
     if writer is not None:
         writer.add_text("degrees", markdown_table(report), step)
@@ -121,6 +109,46 @@ def publish(
         for layer in report.layers:
             if layer.degrees.size:
                 writer.add_histogram(f"degrees/{layer.name}", layer.degrees, step)
+    return written
+
+
+def publish_figures(
+    report: DegreeReport,
+    writer: Any | None = None,
+    figure_dir: str | os.PathLike | None = None,
+    step: int | None = None,
+) -> list[Path]:
+    """The CCDF figure of each layer and the grid of all of them, each drawn once, as PNG files
+    in ``figure_dir`` and as TensorBoard images ``ccdf/<layer>`` and ``ccdf_all_layers``."""
+    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
+
+    step = int(report.global_step or 0) if step is None else int(step)
+    written: list[Path] = []
+    if writer is None and figure_dir is None:
+        return written
+    folder = None if figure_dir is None else Path(figure_dir)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    panels = []
+    for layer in report.layers:
+        title = f"{layer.name} ({report.event})"
+        label = None if layer.verdict is None else layer.verdict.label
+        figure = ccdf_figure(layer.degrees, layer.fit, title, layer.null_degrees, label)
+        pixels = render(figure)
+        panels.append(pixels)
+        if folder is not None:
+            save_png(pixels, folder / png_name(layer.name))
+            written.append(folder / png_name(layer.name))
+        if writer is not None:
+            writer.add_image(f"ccdf/{layer.name}", pixels[..., :3], step, dataformats="HWC")
+    grid = (
+        tile_images(panels, grid_columns(len(panels))) if panels else render(ccdf_grid_figure([]))
+    )
+    if folder is not None:
+        save_png(grid, folder / "ccdf_all_layers.png")
+        written.append(folder / "ccdf_all_layers.png")
+    if writer is not None:
+        writer.add_image("ccdf_all_layers", grid[..., :3], step, dataformats="HWC")
     return written
 
 

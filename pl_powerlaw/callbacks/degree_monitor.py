@@ -18,6 +18,7 @@ resumed run has them all) go in one figure, a panel per layer:
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import torch
@@ -25,14 +26,14 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from pl_powerlaw.analysis import (
+    AnalysisMemo,
     DegreeReport,
     FitOptions,
-    NullMemo,
     analyze_net,
-    publish,
     summary_table,
 )
-from pl_powerlaw.analysis.publish import publish_trajectory
+from pl_powerlaw.analysis.publish import publish_figures, publish_numbers, publish_trajectory
+from pl_powerlaw.background import BackgroundQueue
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
 from pl_powerlaw.connectivity.recurrent import check_reuse
@@ -87,10 +88,14 @@ class DegreeDistributionMonitor(Callback):
         log_histograms: log a histogram of each layer's degrees to TensorBoard.
         reuse: how often a kept weight of a recurrent layer counts: ``"unrolled"`` (once per time
             step it is used) or ``"none"`` (once); see :mod:`pl_powerlaw.connectivity.recurrent`.
+        background: draw and write the figures on a worker thread while training goes on (in
+            order; all are written by the end of fit, and an error in one is raised in training's
+            thread at the next analysis or at the end of fit). False draws them at once.
 
     The net's input shape is its ``input_shape`` attribute, else the data module's (so a
     torchvision net needs no attribute). The random-pruning null is drawn once per distinct
-    kept counts and reused while they do not change (the same numbers; ``analysis.NullMemo``).
+    kept counts and reused while they do not change, and a layer whose degrees and null are
+    those of an earlier analysis is not fitted again (the same numbers; ``analysis.AnalysisMemo``).
 
     Example (YAML)::
 
@@ -117,6 +122,7 @@ class DegreeDistributionMonitor(Callback):
         trajectory_moments: int = 0,
         analyze_start: bool = False,
         reuse: str = "unrolled",
+        background: bool = True,
     ) -> None:
         for name, value in (
             ("every_n_epochs", every_n_epochs),
@@ -130,7 +136,8 @@ class DegreeDistributionMonitor(Callback):
         self.trajectory_moments = trajectory_moments
         self.analyze_start = bool(analyze_start)
         self.reuse = check_reuse(reuse)
-        self._null_memo = NullMemo()
+        self._memo = AnalysisMemo()
+        self._figures = BackgroundQueue("degree-figures", enabled=background)
         self.options = FitOptions(
             n_boot=n_boot,
             seed=seed,
@@ -202,6 +209,7 @@ class DegreeDistributionMonitor(Callback):
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._analyze(trainer, pl_module, "fit_end")
+        self._figures.close()  # every figure is written before the run's last figures and hparams
         folder = run_dir(trainer)
         if trainer.is_global_zero and self._last_report is not None:
             self._log_hparams(trainer, pl_module, self._last_report)
@@ -278,24 +286,35 @@ class DegreeDistributionMonitor(Callback):
             epoch=trainer.current_epoch,
             global_step=step,
             reuse=self.reuse,
-            null_memo=self._null_memo,
+            memo=self._memo,
         )
         say(trainer, summary_table(report.layers))
         self._last_report = report
-        publish(
+        writer = tensorboard_writer(trainer) if first else None
+        publish_numbers(
             report,
-            writer=tensorboard_writer(trainer) if first else None,
+            writer=writer,
             record_path=None if folder is None else folder / "degrees" / f"{event}.json",
-            figure_dir=None
-            if folder is None or not self.log_figures
-            else folder / "figures" / event,
             log_metrics=(lambda scalars, at: log_to_loggers(trainer, scalars, at))
             if first
             else None,
-            figures=self.log_figures,
             histograms=self.log_histograms,
             step=board_step,
         )
+        figure_dir = None if folder is None else folder / "figures" / event
+        if self.log_figures and (writer is not None or figure_dir is not None):
+            self._figures.submit(publish_figures, report, writer, figure_dir, board_step)
+
+    @override
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # a run that stops early (an exception, Ctrl-C) still gets the figures already analysed;
+        # a figure's error must not hide the error that stopped the run
+        try:
+            self._figures.close()
+        except Exception as error:  # noqa: BLE001 - reported, the run's own error goes on
+            warnings.warn(
+                f"DegreeDistributionMonitor: a figure was not written: {error}", stacklevel=2
+            )
 
     # -- checkpoint state --------------------------------------------------------------------
     @override

@@ -8,11 +8,14 @@ branching on rank.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
@@ -49,13 +52,17 @@ def tensorboard_writer(trainer: Trainer) -> Any | None:
 def say(trainer: Trainer, message: str) -> None:
     """Print a callback's message on global rank 0 without breaking the progress bar's line.
 
-    With a progress bar the message goes through its ``print`` (tqdm's ``write``: on its own
-    line above the bar); without one through Lightning's rank-zero logger.
+    With a tqdm progress bar the message goes through ``tqdm.write`` (on its own line above any
+    bar that is open, and plainly once the bars are closed: the bar's own ``print`` drops messages
+    after training ends, e.g. the end-of-fit analysis); with another progress bar through its
+    ``print``; without one through Lightning's rank-zero logger.
     """
     if not trainer.is_global_zero:
         return
     bar = trainer.progress_bar_callback
-    if bar is not None and getattr(bar, "is_enabled", False):
+    if isinstance(bar, TQDMProgressBar) and bar.is_enabled:
+        Tqdm.write(message, file=sys.stdout)
+    elif bar is not None and getattr(bar, "is_enabled", False):
         bar.print(message)
     else:
         rank_zero_info(message)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+# matplotlib's drawing shares caches (text layout, glyphs) between figures: one figure is drawn at
+# a time, whichever thread draws it (the degree monitor draws on a worker thread).
+_DRAWING = threading.Lock()
 
 
 def new_figure(width: float, height: float, dpi: int = 100, layout: str | None = None) -> Figure:
@@ -42,8 +47,9 @@ def render(figure: Figure) -> np.ndarray:
         >>> render(new_figure(2, 1)).shape
         (100, 200, 4)
     """
-    figure.canvas.draw()
-    return np.asarray(figure.canvas.buffer_rgba()).copy()
+    with _DRAWING:
+        figure.canvas.draw()
+        return np.asarray(figure.canvas.buffer_rgba()).copy()
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:

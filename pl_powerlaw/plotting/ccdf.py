@@ -140,7 +140,9 @@ def plot_ccdf(
     positive = d[d > 0]
     n_zero = d.size - positive.size
     if title:
-        ax.set_title(title, fontsize=9)
+        # An explicit ``y`` skips matplotlib's automatic title placement, which measures every
+        # tick label of the axes (a third of a panel's drawing time); the title sits as it would.
+        ax.set_title(title, fontsize=9, y=1.0)
     ax.set_xlabel("degree x", fontsize=8)
     ax.set_ylabel("P(X \u2265 x)", fontsize=8)
     ax.tick_params(which="both", labelsize=7)
