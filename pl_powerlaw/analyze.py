@@ -30,6 +30,7 @@ Example::
     python -m pl_powerlaw analyze vgg16-397923af.pth --net vgg16 --preset han2015_vgg16 --out vgg
     python -m pl_powerlaw analyze lightning_logs/version_0/checkpoints/last.ckpt --n-boot 500
     python -m pl_powerlaw analyze --model torchvision.models.resnet50 --weights DEFAULT --prune 0.9
+    python -m pl_powerlaw analyze lstm.pt --net recurrent --prune 0.9 --reuse none
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from pl_powerlaw.analysis import (
 from pl_powerlaw.atomic import staged_folder
 from pl_powerlaw.checkpoints import CheckpointError, load_net
 from pl_powerlaw.connectivity import trace_graph
+from pl_powerlaw.connectivity.recurrent import REUSES
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn import prunable_weights
 from pl_powerlaw.pruning import check_fraction, hidden_layers, layer_fractions, prune_layers
@@ -83,6 +85,7 @@ class AnalyzeOptions:
     preset: str | None = None
     layers: list[str] | None = None
     input_shape: tuple[int, int, int] | None = None
+    reuse: str = "unrolled"
     fit: FitOptions = FitOptions(compare=False)
 
 
@@ -170,6 +173,13 @@ def build_parser() -> ArgumentParser:
         help="replace analyze's earlier results (degrees.json, ccdf_*.png, tensorboard/) in --out",
     )
     parser.add_argument("--input-shape", type=str | None, help="C,H,W: override the input shape")
+    parser.add_argument(
+        "--reuse",
+        type=str,
+        default="unrolled",
+        help="recurrent layers: a kept weight counts once per time step it is used ('unrolled') "
+        "or once ('none')",
+    )
     return parser
 
 
@@ -189,6 +199,12 @@ def _input_shape(text: str | None) -> tuple[int, int, int] | None:
     if len(shape) != 3 or min(shape) < 1:
         raise AnalyzeError(f"--input-shape: expected C,H,W (three positive ints) but got {text!r}")
     return shape  # type: ignore[return-value]
+
+
+def _reuse(text: str) -> str:
+    if text not in REUSES:
+        raise AnalyzeError(f"--reuse: expected one of {', '.join(REUSES)} but got {text!r}")
+    return text
 
 
 def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
@@ -234,6 +250,7 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
         preset=args.preset,
         layers=layers,
         input_shape=_input_shape(args.input_shape),
+        reuse=_reuse(args.reuse),
         fit=fit,
     )
 
@@ -372,7 +389,7 @@ def run_analysis(options: AnalyzeOptions, log: Log) -> list[LayerReport]:
         stage("kept " + ", ".join(f"{name} {kept[name] / total[name]:.1%}" for name in kept))
     stage(f"measuring node degrees and fitting (n_boot={options.fit.n_boot})")
     try:
-        graph = trace_graph(net, options.input_shape, options.layers)
+        graph = trace_graph(net, options.input_shape, options.layers, options.reuse)
     except (RuntimeError, ValueError) as error:  # the tracer names the op or the bad argument
         first = str(error).strip().splitlines()[0]
         raise AnalyzeError(

@@ -168,3 +168,54 @@ def test_the_memo_fits_a_layer_once_per_distinct_degrees_and_null(monkeypatch):
     before = len(calls)
     analyze_net(net, "epoch5", other, memo=memo)
     assert len(calls) > before
+
+
+def test_the_null_of_an_unpruned_net_is_the_net_itself_without_drawing(monkeypatch):
+    from pl_powerlaw.analysis import random_pruning_degrees, to_numpy
+    from pl_powerlaw.connectivity import graph_degrees, kept_entries, trace_graph
+
+    net = TwoLayer()
+    graph = trace_graph(net, None)
+    kept = kept_entries(net, graph)
+    assert random_pruning_degrees(graph, kept, 0) == {}
+    calls = []
+    real = torch.randperm
+    monkeypatch.setattr(torch, "randperm", lambda *a, **k: calls.append(a) or real(*a, **k))
+    fast = random_pruning_degrees(graph, kept, 3, seed=5)
+    assert calls == []
+    monkeypatch.undo()
+    slow = {name: [] for name in fast}
+    generator = torch.Generator().manual_seed(5)
+    for _ in range(3):
+        for name, values in to_numpy(graph_degrees(graph, random_kept(kept, generator))).items():
+            slow[name].append(values)
+    assert list(fast) == list(slow)
+    for name in fast:
+        assert len(fast[name]) == 3
+        assert all(np.array_equal(a, b) for a, b in zip(fast[name], slow[name], strict=True))
+
+
+def test_the_memo_traces_a_net_once_until_its_modules_change(monkeypatch):
+    from pl_powerlaw.analysis import AnalysisMemo
+    from pl_powerlaw.analysis import degrees as degrees_module
+    from pl_powerlaw.nn import to_masked
+
+    traced = []
+    real = degrees_module.trace_graph
+    monkeypatch.setattr(
+        degrees_module, "trace_graph", lambda *a, **k: traced.append(a[0]) or real(*a, **k)
+    )
+    memo, options = AnalysisMemo(), FitOptions(compare=False)
+    net = TwoLayer()
+    first = degrees_record(analyze_net(net, "a", options, memo=memo))
+    net.fc1.set_mask(torch.rand(300, 200) < 0.3)  # masks change, the graph does not
+    second = degrees_record(analyze_net(net, "b", options, memo=memo))
+    assert len(traced) == 1 and first["layers"] != second["layers"]
+    assert second == degrees_record(analyze_net(net, "b", options))  # == a fresh trace
+    # the same names with other module types (a plain net masked in place) is traced again
+    plain = torch.nn.Sequential(torch.nn.Linear(200, 30), torch.nn.ReLU(), torch.nn.Linear(30, 2))
+    analyze_net(plain, "c", options, input_shape=(200,), memo=memo)
+    n = len(traced)
+    to_masked(plain)
+    analyze_net(plain, "d", options, input_shape=(200,), memo=memo)
+    assert len(traced) == n + 1

@@ -27,6 +27,7 @@ MODULES = sorted(
 FORBIDDEN = {
     "pl_powerlaw.fitting": ("torch", "lightning", "matplotlib", "pl_powerlaw.connectivity"),
     "pl_powerlaw.atomic": ("torch", "lightning", "numpy"),
+    "pl_powerlaw.background": ("torch", "lightning", "numpy", "matplotlib"),
     "pl_powerlaw.errors": ("torch", "lightning", "numpy", "pl_powerlaw.cli"),
     "pl_powerlaw.rng": ("lightning", "pl_powerlaw.callbacks", "pl_powerlaw.models"),
     "pl_powerlaw.nn": ("lightning", "pl_powerlaw.fitting", "pl_powerlaw.connectivity"),

@@ -1,7 +1,8 @@
-"""docs/section3.md's quick-config table is what the code gives today (real MNIST, slow).
+"""docs/section3.md's quick-config tables are what the code gives today (real MNIST, slow).
 
-``python -m pl_powerlaw fit --config configs/mlp_mnist_quick.yaml`` is rerun and every number of
-the page's "MLP quick" table and accuracy line is read back from the run's records: the dense and
+``python -m pl_powerlaw fit --config configs/{mlp,lenet}_mnist_quick.yaml`` is rerun and every
+number of the page's "MLP quick" and "LeNet quick" tables and accuracy line is read back from the
+run's records: the dense and
 sparse test accuracies (pruning.json), and per layer alpha, xmin, xmax, the nodes in range, KS,
 the bootstrap p, the likelihood ratios, the random-pruning null's tests and spreads, and the
 verdict (degrees/fit_end.json). A change that moves a published number fails here, so the page
@@ -30,25 +31,45 @@ MLP_QUICK = {
 
 NULL_KS_P = {"input": "6.7e-136", "fc1": "1.2e-58", "fc2": "1.4e-37"}  # as printed
 
+#: the LeNet quick table (its one-node input layer is flagged and not in the table)
+LENET_QUICK = {
+    "conv1": (-0.403, 2944, 21440, 25, 0.1868, 0.010, 34.3, -0.5, 0.0, 2819.33, 154.32, 0.233,
+              0.054, "TPL rejected"),
+    "conv2": (-1.197, 1765, 10844, 25, 0.1047, 0.640, 22.5, 0.0, 0.0, 2111.75, 55.38, 0.314, 0.050,
+              "TPL not rejected, not heavy-tailed"),
+    "fc1": (-0.482, 31, 56, 164, 0.0259, 0.715, 45.1, 0.0, -0.0, 5.16, 0.91, 0.201, 0.084,
+            "TPL not rejected, not heavy-tailed"),
+}  # fmt: skip
+
+LENET_NULL_KS_P = {"conv1": "8.5e-06", "conv2": "6.8e-07", "fc1": "3.2e-14"}
+
+#: config -> (dense and sparse test accuracy in %, the table, the null KS p-values as printed)
+TABLES = {
+    "mlp_mnist_quick.yaml": ((96.78, 96.61), MLP_QUICK, NULL_KS_P),
+    "lenet_mnist_quick.yaml": ((98.62, 98.67), LENET_QUICK, LENET_NULL_KS_P),
+}
+
 
 def close(value: float, printed: float, decimals: int) -> bool:
     return abs(value - printed) <= 0.5 * 10**-decimals + 1e-12
 
 
-def test_mlp_quick_reproduces_the_published_table(tmp_path, mnist_root):
+@pytest.mark.parametrize("config", list(TABLES))
+def test_quick_run_reproduces_the_published_table(tmp_path, mnist_root, config):
+    (dense, sparse), table, null_ks_p = TABLES[config]
     result = run_cli(
-        "fit", "--config", str(CONFIGS / "mlp_mnist_quick.yaml"),
+        "fit", "--config", str(CONFIGS / config),
         f"--data.init_args.data_root={mnist_root}", "--trainer.enable_progress_bar=false",
         cwd=tmp_path, timeout=1800,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "lightning_logs" / "version_0"
     accuracy = json.loads((run / "pruning.json").read_text())["accuracy"]
-    assert close(100 * accuracy["test_dense/acc"], 96.78, 2)
-    assert close(100 * accuracy["test_sparse/acc"], 96.61, 2)
+    assert close(100 * accuracy["test_dense/acc"], dense, 2)
+    assert close(100 * accuracy["test_sparse/acc"], sparse, 2)
     layers = {layer["name"]: layer for layer in json.loads((run / "degrees/fit_end.json").read_text())["layers"]}
-    assert set(layers) == set(MLP_QUICK)
-    for name, expected in MLP_QUICK.items():
+    assert set(table) <= set(layers) and len(layers) == len(table) + (config.startswith("lenet"))
+    for name, expected in table.items():
         alpha, xmin, xmax, n_tail, ks, p, r_pl, r_exp, r_ln, disp, disp0, gini, gini0, verdict = expected
         layer = layers[name]
         fit, alternatives, null = layer["fit"], layer["alternatives"], layer["null"]
@@ -60,6 +81,6 @@ def test_mlp_quick_reproduces_the_published_table(tmp_path, mnist_root):
             assert close(alternatives[key]["loglik_ratio"], printed, 1), (name, key, alternatives[key])
         assert close(null["dispersion"]["value"], disp, 2) and close(null["dispersion"]["null_mean"], disp0, 2), name
         assert close(null["gini"]["value"], gini, 3) and close(null["gini"]["null_mean"], gini0, 3), name
-        assert f"{null['ks_p_value']:.1e}" == NULL_KS_P[name], (name, null["ks_p_value"])
+        assert f"{null['ks_p_value']:.1e}" == null_ks_p[name], (name, null["ks_p_value"])
         assert null["ad_p_value"] == 0.001 and null["ad_p_clipped"], name  # printed "0.001"
         assert layer["verdict"]["label"] == verdict, (name, layer["verdict"])

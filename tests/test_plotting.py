@@ -146,3 +146,29 @@ def test_docstring_examples_of_the_plotting_modules_run(name):
     outcome = doctest.testmod(module)
     assert outcome.attempted > 0, f"{module.__name__} has no example"
     assert outcome.failed == 0, module.__name__
+
+
+def test_titled_renders_draw_once_per_content_and_give_the_full_drawings_pixels():
+    from pl_powerlaw.plotting import ccdf_figure, render
+    from pl_powerlaw.plotting.canvas import TitledRenders
+
+    rng = np.random.default_rng(1)
+    degrees = rng.binomial(400, 0.1, 300) + rng.integers(0, 20, 300)
+    fit = fit_truncated_power_law(degrees)
+    null = tuple(rng.binomial(400, 0.1, 300) for _ in range(4))
+    renders, builds = TitledRenders(size=2), []
+
+    def build(values=degrees):
+        builds.append(1)
+        return ccdf_figure(values, fit, None, null, "some verdict")
+
+    for title in ("fc1 (epoch3)", "fc1 (retrain1_start)", "a much longer title (fit_end) xyz"):
+        cached = renders.render("fc1", build, title)
+        direct = render(ccdf_figure(degrees, fit, title, null, "some verdict"))
+        assert cached.shape == direct.shape and np.array_equal(cached, direct), title
+    assert len(builds) == 1
+    # another content is another drawing; the oldest is dropped beyond ``size``
+    other = degrees + 5
+    assert not np.array_equal(renders.render("other", lambda: build(other), "t"), cached)
+    renders.render("third", lambda: build(other + 5), "t")
+    assert list(renders._entries) == ["other", "third"] and len(builds) == 3

@@ -215,6 +215,10 @@ def random_pruning_degrees(
         draws: number of null nets.
         seed: seed of the draws (one CPU generator for all of them).
     """
+    if draws and all(bool(torch.all(entries != 0)) for entries in kept.values()):
+        # nothing pruned: every random subset of n of n entries is all of them
+        degrees = to_numpy(graph_degrees(graph, kept))
+        return {name: [values.copy() for _ in range(draws)] for name, values in degrees.items()}
     generator = torch.Generator().manual_seed(seed)
     out: dict[str, list[np.ndarray]] = {}
     for _ in range(draws):
@@ -235,6 +239,10 @@ class AnalysisMemo:
       (every epoch of a retraining phase, ``epoch<N>`` and ``<phase>_end`` at one step) nothing
       of that changes, so it is computed once.
 
+    * **The traced graph** depends on the net's modules and forward, not on its weights or
+      masks: it is traced once per net and structure (module names and types), input shape,
+      node layers and reuse rule.
+
     Keep one memo per net (the degree monitor does); it holds the last ``size`` distinct entries
     of each kind.
 
@@ -252,6 +260,7 @@ class AnalysisMemo:
         self.size = size
         self._null: dict[tuple, dict[str, list[np.ndarray]]] = {}
         self._layers: dict[tuple, LayerReport] = {}
+        self._graphs: dict[tuple, Any] = {}
 
     def _remember(self, entries: dict, key: tuple, compute: Callable[[], Any]) -> Any:
         if key not in entries:
@@ -259,6 +268,26 @@ class AnalysisMemo:
                 entries.pop(next(iter(entries)))
             entries[key] = compute()
         return entries[key]
+
+    def graph(
+        self,
+        net: nn.Module,
+        input_shape: Sequence[int] | None = None,
+        layers: Sequence[str] | None = None,
+        reuse: str = "unrolled",
+    ) -> Any:
+        """:func:`~pl_powerlaw.connectivity.trace_graph` of ``net``, traced once per structure."""
+        structure = tuple((name, type(module)) for name, module in net.named_modules())
+        key = (
+            id(net),
+            structure,
+            None if input_shape is None else tuple(input_shape),
+            None if layers is None else tuple(layers),
+            reuse,
+        )
+        return self._remember(
+            self._graphs, key, lambda: trace_graph(net, input_shape, layers, reuse)
+        )
 
     @staticmethod
     def null_key(graph: Any, kept: Mapping[str, torch.Tensor], draws: int, seed: int) -> tuple:
@@ -327,7 +356,9 @@ def analyze_net(
             same net (the same numbers, computed once while they cannot change).
     """
     options = options or FitOptions()
-    graph = trace_graph(net, input_shape, layers, reuse) if graph is None else graph
+    if graph is None:
+        trace = trace_graph if memo is None else memo.graph
+        graph = trace(net, input_shape, layers, reuse)
     kept = kept_entries(net, graph)
     degrees = to_numpy(graph_degrees(graph, kept))
     null = None

@@ -18,14 +18,21 @@ The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pl_powerlaw.analysis.degrees import DegreeReport
+import numpy as np
+
+from pl_powerlaw.analysis.degrees import DegreeReport, LayerReport
 from pl_powerlaw.analysis.records import degrees_record, fit_scalars, markdown_table
 from pl_powerlaw.atomic import write_json_atomic
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the package
+    from pl_powerlaw.plotting.canvas import TitledRenders
 
 LogMetrics = Callable[[Mapping[str, float], int], None]
 
@@ -48,6 +55,16 @@ def log_scalars(
     elif writer is not None:
         for key, value in scalars.items():
             writer.add_scalar(key, value, step)
+
+
+def panel_key(layer: LayerReport) -> tuple:
+    """What a layer's CCDF panel shows, but its title: name, degrees, fit, null and verdict."""
+    digest = hashlib.sha1(np.ascontiguousarray(layer.degrees, dtype=np.int64).tobytes())
+    for draw in layer.null_degrees or ():
+        digest.update(b"|" + np.ascontiguousarray(draw, dtype=np.int64).tobytes())
+    fit = json.dumps(layer.fit.as_dict(), sort_keys=True, default=str)
+    label = None if layer.verdict is None else layer.verdict.label
+    return layer.name, digest.hexdigest(), fit, label
 
 
 def grid_columns(n_panels: int) -> int:
@@ -117,9 +134,15 @@ def publish_figures(
     writer: Any | None = None,
     figure_dir: str | os.PathLike | None = None,
     step: int | None = None,
+    renders: TitledRenders | None = None,
 ) -> list[Path]:
     """The CCDF figure of each layer and the grid of all of them, each drawn once, as PNG files
-    in ``figure_dir`` and as TensorBoard images ``ccdf/<layer>`` and ``ccdf_all_layers``."""
+    in ``figure_dir`` and as TensorBoard images ``ccdf/<layer>`` and ``ccdf_all_layers``.
+
+    With ``renders`` (kept across the analyses of one run), a layer whose degrees, fit, null and
+    verdict were drawn before is not drawn again: only its title (the moment) is (the same
+    pixels; see :class:`~pl_powerlaw.plotting.canvas.TitledRenders`).
+    """
     from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
 
     step = int(report.global_step or 0) if step is None else int(step)
@@ -133,8 +156,16 @@ def publish_figures(
     for layer in report.layers:
         title = f"{layer.name} ({report.event})"
         label = None if layer.verdict is None else layer.verdict.label
-        figure = ccdf_figure(layer.degrees, layer.fit, title, layer.null_degrees, label)
-        pixels = render(figure)
+        if renders is None:
+            pixels = render(ccdf_figure(layer.degrees, layer.fit, title, layer.null_degrees, label))
+        else:
+            pixels = renders.render(
+                panel_key(layer),
+                lambda layer=layer, label=label: ccdf_figure(
+                    layer.degrees, layer.fit, None, layer.null_degrees, label
+                ),
+                title,
+            )
         panels.append(pixels)
         if folder is not None:
             save_png(pixels, folder / png_name(layer.name))

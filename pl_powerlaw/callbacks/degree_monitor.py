@@ -37,6 +37,7 @@ from pl_powerlaw.background import BackgroundQueue
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import PhaseSource, RunSummary
 from pl_powerlaw.connectivity.recurrent import check_reuse
+from pl_powerlaw.plotting.canvas import TitledRenders
 
 # TensorBoard's custom-scalars layout: one chart per quantity with every layer in it
 CUSTOM_SCALARS = {
@@ -138,6 +139,7 @@ class DegreeDistributionMonitor(Callback):
         self.reuse = check_reuse(reuse)
         self._memo = AnalysisMemo()
         self._figures = BackgroundQueue("degree-figures", enabled=background)
+        self._renders = TitledRenders()
         self.options = FitOptions(
             n_boot=n_boot,
             seed=seed,
@@ -303,7 +305,9 @@ class DegreeDistributionMonitor(Callback):
         )
         figure_dir = None if folder is None else folder / "figures" / event
         if self.log_figures and (writer is not None or figure_dir is not None):
-            self._figures.submit(publish_figures, report, writer, figure_dir, board_step)
+            self._figures.submit(
+                publish_figures, report, writer, figure_dir, board_step, self._renders
+            )
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -50,6 +50,51 @@ def render(figure: Figure) -> np.ndarray:
     with _DRAWING:
         figure.canvas.draw()
         return np.asarray(figure.canvas.buffer_rgba()).copy()
+
+
+class TitledRenders:
+    """Figures that differ only in their title, drawn in full once per content.
+
+    The degree monitor draws the same CCDF at every epoch of a phase whose masks do not change,
+    titled by the moment (``fc1 (epoch3)``, ``fc1 (epoch4)``). The first :meth:`render` of a
+    ``key`` draws the figure with an empty title and keeps its pixels; each call then restores
+    them and draws only the title (matplotlib's blitting), which gives the same pixels as drawing
+    the titled figure in full (the title overlaps no other artist and its place is fixed). The
+    figure's first axes carry the title. The last ``size`` contents are kept.
+
+    Example:
+        >>> renders = TitledRenders()
+        >>> def build():
+        ...     figure = new_figure(2, 1)
+        ...     figure.add_subplot().set_title("", y=1.0)
+        ...     return figure
+        >>> renders.render("one", build, "a").shape, renders.render("one", build, "b").shape
+        ((100, 200, 4), (100, 200, 4))
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: dict[Hashable, tuple[Figure, object]] = {}
+
+    def __getstate__(self) -> dict:  # a copy starts empty (figures hold canvases and buffers)
+        return {"size": self.size, "_entries": {}}
+
+    def render(self, key: Hashable, build: Callable[[], Figure], title: str) -> np.ndarray:
+        """The pixels of ``build()`` titled ``title``; ``build`` is called once per ``key``."""
+        with _DRAWING:
+            if key not in self._entries:
+                figure = build()
+                figure.axes[0].title.set_text("")
+                figure.canvas.draw()
+                if len(self._entries) >= self.size:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[key] = (figure, figure.canvas.copy_from_bbox(figure.bbox))
+            figure, untitled = self._entries[key]
+            figure.canvas.restore_region(untitled)
+            axes = figure.axes[0]
+            axes.title.set_text(title)
+            axes.draw_artist(axes.title)
+            return np.asarray(figure.canvas.buffer_rgba()).copy()
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:

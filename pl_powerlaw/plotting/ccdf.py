@@ -139,10 +139,11 @@ def plot_ccdf(
     d = np.asarray(degrees, dtype=float).ravel()
     positive = d[d > 0]
     n_zero = d.size - positive.size
-    if title:
-        # An explicit ``y`` skips matplotlib's automatic title placement, which measures every
-        # tick label of the axes (a third of a panel's drawing time); the title sits as it would.
-        ax.set_title(title, fontsize=9, y=1.0)
+    # An explicit ``y`` skips matplotlib's automatic title placement, which measures every tick
+    # label of the axes (a third of a panel's drawing time); the title sits where it would. Its
+    # place does not depend on its text, so :class:`~pl_powerlaw.plotting.canvas.TitledRenders`
+    # can draw a figure once and only the title for the next moment of the same degrees.
+    ax.set_title(title or "", fontsize=9, y=1.0)
     ax.set_xlabel("degree x", fontsize=8)
     ax.set_ylabel("P(X \u2265 x)", fontsize=8)
     ax.tick_params(which="both", labelsize=7)
