@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn.convert import to_masked
 from pl_powerlaw.nn.masked import masked_modules
-from pl_powerlaw.nn.recurrent import MASK_KEY, mask_key, recurrent_matrices
+from pl_powerlaw.nn.recurrent import MASK_KEY, OWNER_KEY, mask_key, recurrent_matrices
 
 PREFIX = "net."
 CONFIG_NAME = "config.yaml"
@@ -239,7 +239,7 @@ def check_masks(state_dict: Mapping[str, Tensor]) -> None:
         if key.endswith(MASK_SUFFIX) or MASK_KEY.search(key):  # a layer's or a recurrent matrix's
             bad = (value != 0) & (value != 1)
             what = "only 0 and 1"
-        elif key.endswith(OWNER_SUFFIX):
+        elif key.endswith(OWNER_SUFFIX) or OWNER_KEY.search(key):  # a layer's or a matrix's
             wide = value.long()  # int8 owners: 128 does not fit their type
             bad = (wide < FREE) | (wide >= MAX_TASKS)
             what = f"task owners in [{FREE}, {MAX_TASKS - 1}]"

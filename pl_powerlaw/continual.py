@@ -4,7 +4,9 @@ Plain functions on nets and optimizers, no Lightning. The masked layers of a net
 carry, next to their ``weight_mask``, a ``weight_owner`` buffer (int8, registered at construction
 so checkpoints have the same keys in every phase; int8 because DDP broadcasts buffers and neither
 gloo nor NCCL carries int16): ``-1`` marks a free entry, ``t`` an entry owned
-by task ``t``. One mask mechanism serves every task: pruning is
+by task ``t``. The matrices of a task-owned recurrent module (``weight_ih_l0``, ``weight_hh_l0``,
+...) carry ``weight_ih_l0_owner``, ... in the same way and are handled as layers of their own
+(:func:`owned_layers`). One mask mechanism serves every task: pruning is
 :func:`pl_powerlaw.pruning.prune_layers` restricted to the current task's entries.
 
 The life of task ``t``:
@@ -13,8 +15,9 @@ The life of task ``t``:
    owned by ``t``; the optimizer state is cleared (:func:`reset_optimizer_state`).
 2. Train. After every optimizer step :func:`restore_frozen` puts back the entries owned by earlier
    tasks, the shared parameters other than the trunk weights (biases; they belong to task 0) and
-   the other tasks' heads, exactly as they were (:func:`freeze_plan` takes the snapshot). Masking
-   the gradient is not enough: weight decay and momentum would still move them.
+   the other tasks' heads, exactly as they were (:func:`freeze_plan` takes the snapshot; a
+   recurrent module's biases are shared parameters too). Masking the gradient is not enough:
+   weight decay and momentum would still move them.
 3. :func:`prune_task`: magnitude-prune a fraction of the entries owned by ``t``; the pruned ones
    go back to free.
 4. Retrain, still restoring after every step.
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pl_powerlaw.nn.masked import masked_modules
+from pl_powerlaw.nn.recurrent import RecurrentMatrix, prunable_weights
 from pl_powerlaw.nn.task_masked import (
     FREE,
     MAX_TASKS,
@@ -55,13 +58,18 @@ __all__ = [
 ]
 
 
-def owned_layers(net: nn.Module) -> dict[str, nn.Module]:
-    """The masked layers of ``net`` that carry an owner buffer, by qualified name.
+def owned_layers(net: nn.Module) -> dict[str, nn.Module | RecurrentMatrix]:
+    """The prunable weights of ``net`` that carry an owner buffer, by qualified name.
+
+    Masked layers by module name (``fc1``) and the matrices of task-owned recurrent modules
+    (``rnn.weight_ih_l0``, a :class:`~pl_powerlaw.nn.recurrent.RecurrentMatrix` whose
+    ``weight_owner`` is the module's ``weight_ih_l0_owner`` buffer): every function of this module
+    treats the two alike.
 
     Raises:
         ValueError: if ``net`` has none.
     """
-    layers = {name: m for name, m in masked_modules(net) if hasattr(m, OWNER_BUFFER)}
+    layers = {name: m for name, m in prunable_weights(net) if hasattr(m, OWNER_BUFFER)}
     if not layers:
         raise ValueError(
             f"Expected a net whose masked layers carry a `{OWNER_BUFFER}` buffer but "

@@ -143,3 +143,31 @@ def test_the_end_of_fit_analysis_is_printed_with_a_progress_bar(tmp_path, capsys
     assert "test_sparse/acc" in out  # MagnitudePruning's end-of-fit accuracy
     end = out.index("analysing degrees (fit_end)")
     assert "fc2" in out[end:]  # the table follows it
+
+
+def test_a_figure_is_encoded_once_for_its_file_and_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from pl_powerlaw.analysis.publish import publish_image
+
+    pixels = np.zeros((30, 40, 4), np.uint8)
+    pixels[..., 3] = 255
+    pixels[5:10, 5:30, 0] = 200
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    publish_image(writer, "ccdf/fc1", pixels, 7, tmp_path / "fc1.png")
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    (image,) = events.Images("ccdf/fc1")
+    assert (image.step, image.width, image.height) == (7, 40, 30)
+    assert image.encoded_image_string == (tmp_path / "fc1.png").read_bytes()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "fc1.png")), pixels)
+
+    class OtherWriter:  # not a SummaryWriter: its own add_image gets the RGB pixels
+        def add_image(self, tag, value, step, dataformats):
+            self.seen = (tag, value.shape, step, dataformats)
+
+    other = OtherWriter()
+    publish_image(other, "t", pixels, 3)
+    assert other.seen == ("t", (30, 40, 3), 3, "HWC")

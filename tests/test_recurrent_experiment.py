@@ -79,14 +79,23 @@ def test_the_quick_config_trains_prunes_and_fits_on_generated_data(tmp_path):
     assert (log_dir / "figures" / "fit_end" / "ccdf_all_layers.png").exists()
 
 
-def test_the_continual_pipeline_refuses_a_recurrent_net_by_name():
-    # Section 4's preferential-attachment study needs task-owned weights (a `weight_owner`
-    # buffer per entry) and a multi-head net; recurrent matrices have neither (docs/recurrent.md)
+def test_the_continual_pipeline_takes_a_multihead_recurrent_net_and_refuses_the_rest():
+    # Section 4's preferential-attachment study needs task-owned weights (an owner buffer per
+    # entry) and a multi-head net: MultiHeadRecurrentNet has both (docs/recurrent.md); the
+    # single-head RecurrentNet has neither, and bidirectional modules stay refused.
     from pl_powerlaw.continual import owned_layers
-    from pl_powerlaw.models import MultiTaskClassifier
+    from pl_powerlaw.models import MultiHeadRecurrentNet, MultiTaskClassifier
+    from pl_powerlaw.nn.recurrent import TaskMaskedLSTM
 
     net = RecurrentNet(hidden=4)
     with pytest.raises(ValueError, match="carry a `weight_owner` buffer but RecurrentNet has none"):
         owned_layers(net)
     with pytest.raises(ValueError, match="multi-head net with an int `num_tasks`"):
         MultiTaskClassifier(net)
+    multihead = MultiHeadRecurrentNet(num_tasks=2, hidden=4)
+    assert list(owned_layers(multihead)) == ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]
+    assert MultiTaskClassifier(multihead)(torch.zeros(2, 28, 28), task=1).shape == (2, 10)
+    with pytest.raises(
+        ValueError, match="Expected a unidirectional RNN/LSTM/GRU but .*bidirectional"
+    ):
+        TaskMaskedLSTM(3, 4, bidirectional=True)

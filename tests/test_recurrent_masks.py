@@ -124,6 +124,11 @@ def test_matrix_kept_reads_torch_prune_and_zeros():
 def test_checkpoint_checks_cover_recurrent_masks():
     with pytest.raises(CheckpointError, match="`net.rnn.weight_hh_l0_mask` to hold only 0 and 1"):
         check_masks({"net.rnn.weight_hh_l0_mask": torch.tensor([1.0, 0.5])})
+    owners = torch.tensor([-1, 0, 1], dtype=torch.int8)
+    check_masks({"net.rnn.weight_ih_l0_owner": owners})
+    owners[2] = -7  # a flipped byte in a task-owned LSTM's owner buffer
+    with pytest.raises(CheckpointError, match="`net.rnn.weight_ih_l0_owner` to hold task owners"):
+        check_masks({"net.rnn.weight_ih_l0_owner": owners})
     net = RecurrentNet(hidden=3, input_shape=(2, 2), num_classes=2)
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("mask")}
     state["rnn.weight_ih_l0"] = state["rnn.weight_ih_l0"].clone()

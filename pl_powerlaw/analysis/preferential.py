@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from pl_powerlaw.analysis.degrees import to_numpy
-from pl_powerlaw.analysis.publish import LogMetrics, log_scalars
+from pl_powerlaw.analysis.publish import LogMetrics, log_scalars, publish_image
 from pl_powerlaw.connectivity import (
     ConnectivityGraph,
     edge_counts,
@@ -34,11 +34,24 @@ from pl_powerlaw.continual import OWNER_BUFFER, owned_layers, task_kept
 from pl_powerlaw.preferential import PreferentialAttachment, analyze_attachment_edges
 
 
-def analyze_transition(net: nn.Module, task: int, n_bins: int = 8) -> PreferentialAttachment:
+def analyze_transition(
+    net: nn.Module, task: int, n_bins: int = 8, reuse: str = "unrolled"
+) -> PreferentialAttachment:
     """Preferential attachment from "owned by tasks < ``task``" (t = 0) to "owned by ``task``" (t = 1).
 
     Works on a net of any shape the connectivity code traces: every (producer, consumer) pair of
-    node layers is an edge with its own ``Pi(k, k')``.
+    node layers is an edge with its own ``Pi(k, k')``. A recurrent layer ``m.l{k}`` also has the
+    within-layer pair ``(m.l{k}, m.l{k})``: a kept entry of ``weight_hh`` in a row of unit ``j``
+    and column ``k'`` is a directed connection from unit ``k'`` (step ``t - 1``) to unit ``j``
+    (step ``t``) and enters ``Pi`` once, at (degree of ``k'`` on the lower axis, degree of ``j``
+    on the upper axis), with the multiplicity that the degrees give it (``T - 1`` under
+    ``reuse="unrolled"``, 1 under ``"none"``; see ``docs/recurrent.md``).
+
+    Args:
+        net: a net whose trunk carries owner buffers (:mod:`pl_powerlaw.continual`).
+        task: the later task (t = 1); tasks ``< task`` make t = 0.
+        n_bins: log-spaced degree bins per node layer.
+        reuse: how often a kept recurrent weight counts (:mod:`pl_powerlaw.connectivity.recurrent`).
 
     Raises:
         ValueError: if ``task`` < 1 (a transition needs an earlier task).
@@ -47,7 +60,7 @@ def analyze_transition(net: nn.Module, task: int, n_bins: int = 8) -> Preferenti
         raise ValueError(
             f"Expected `task` >= 1 (a transition needs an earlier task) but got {task}"
         )
-    graph = trace_graph(net)
+    graph = trace_graph(net, reuse=reuse)
     old = task_kept(net, task - 1)
     new = task_kept(net, task, only=True)
     names = [layer.name for layer in graph.node_layers]
@@ -196,9 +209,9 @@ def publish_change(
             title = f"{kind}, {pair}: {kernel.lower} -> {kernel.upper}"
             pixels = render(pi_heatmap_figure(kernel, title))
             tag = f"preferential/{kind}/pi/{kernel.lower}-{kernel.upper}"
-            writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
+            publish_image(writer, tag, pixels, step)
         pixels = render(delta_k_grid_figure(result.increments, f"{kind}, {pair}"))
-        writer.add_image(f"preferential/{kind}/delta_k", pixels[..., :3], step, dataformats="HWC")
+        publish_image(writer, f"preferential/{kind}/delta_k", pixels, step)
 
 
 def change_lines(pair: str, change: AttachmentChange) -> str:
@@ -243,9 +256,9 @@ def publish_transition(
     for kernel in result.kernels:
         pixels = render(pi_heatmap_figure(kernel, f"task {task}: {kernel.lower} -> {kernel.upper}"))
         tag = f"preferential/pi/{kernel.lower}-{kernel.upper}"  # the task is in the title
-        writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
+        publish_image(writer, tag, pixels, step)
     pixels = render(delta_k_grid_figure(result.increments, f"task {task - 1} -> {task}"))
-    writer.add_image("preferential/delta_k", pixels[..., :3], step, dataformats="HWC")
+    publish_image(writer, "preferential/delta_k", pixels, step)
 
 
 def summary_lines(task: int, result: PreferentialAttachment) -> str:

@@ -67,6 +67,39 @@ def panel_key(layer: LayerReport) -> tuple:
     return layer.name, digest.hexdigest(), fit, label
 
 
+def publish_image(
+    writer: Any | None,
+    tag: str,
+    pixels: np.ndarray,
+    step: int,
+    path: str | os.PathLike | None = None,
+) -> None:
+    """A rendered figure as the PNG file ``path`` and the TensorBoard image ``tag``, encoded once.
+
+    A TensorBoard ``SummaryWriter`` gets the same PNG bytes as the file in an image summary (its
+    ``add_image`` would encode the pixels a second time, more slowly); any other writer gets
+    ``add_image`` of the RGB pixels.
+    """
+    from pl_powerlaw.plotting.canvas import encode_png
+
+    if path is None and writer is None:
+        return
+    png = encode_png(pixels)
+    if path is not None:
+        Path(path).write_bytes(png)
+    if writer is None:
+        return
+    file_writer = getattr(writer, "_get_file_writer", None)
+    if file_writer is None:
+        writer.add_image(tag, pixels[..., :3], step, dataformats="HWC")
+        return
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    height, width, channels = pixels.shape
+    image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
+    file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
 def grid_columns(n_panels: int) -> int:
     """Columns of the all-layers figure: one for up to 4 layers, so that TensorBoard's image card
     (which scales an image to its width) shows every panel as large as a one-layer figure; 2 for
@@ -143,7 +176,7 @@ def publish_figures(
     verdict were drawn before is not drawn again: only its title (the moment) is (the same
     pixels; see :class:`~pl_powerlaw.plotting.canvas.TitledRenders`).
     """
-    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, save_png, tile_images
+    from pl_powerlaw.plotting import ccdf_figure, ccdf_grid_figure, render, tile_images
 
     step = int(report.global_step or 0) if step is None else int(step)
     written: list[Path] = []
@@ -167,19 +200,15 @@ def publish_figures(
                 title,
             )
         panels.append(pixels)
-        if folder is not None:
-            save_png(pixels, folder / png_name(layer.name))
-            written.append(folder / png_name(layer.name))
-        if writer is not None:
-            writer.add_image(f"ccdf/{layer.name}", pixels[..., :3], step, dataformats="HWC")
+        path = None if folder is None else folder / png_name(layer.name)
+        publish_image(writer, f"ccdf/{layer.name}", pixels, step, path)
+        written += [] if path is None else [path]
     grid = (
         tile_images(panels, grid_columns(len(panels))) if panels else render(ccdf_grid_figure([]))
     )
-    if folder is not None:
-        save_png(grid, folder / "ccdf_all_layers.png")
-        written.append(folder / "ccdf_all_layers.png")
-    if writer is not None:
-        writer.add_image("ccdf_all_layers", grid[..., :3], step, dataformats="HWC")
+    path = None if folder is None else folder / "ccdf_all_layers.png"
+    publish_image(writer, "ccdf_all_layers", grid, step, path)
+    written += [] if path is None else [path]
     return written
 
 
@@ -224,7 +253,7 @@ def publish_trajectory(
     Returns:
         The PNG path written, or None.
     """
-    from pl_powerlaw.plotting import ccdf_trajectory_figure, render, save_png
+    from pl_powerlaw.plotting import ccdf_trajectory_figure, render
 
     chosen = trajectory_moments(records, most)
     if not chosen:
@@ -238,10 +267,7 @@ def publish_trajectory(
         for r in chosen
     ]
     pixels = render(ccdf_trajectory_figure(moments, alphas, "degree CCDFs during training"))
-    if writer is not None:
-        writer.add_image("ccdf_trajectory", pixels[..., :3], step, dataformats="HWC")
-    if path is None:
-        return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_png(pixels, path)
-    return Path(path)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    publish_image(writer, "ccdf_trajectory", pixels, step, path)
+    return None if path is None else Path(path)

@@ -39,6 +39,7 @@ from pl_powerlaw.atomic import write_json_atomic
 from pl_powerlaw.callbacks.glue import log_to_loggers, net_of, run_dir, say, tensorboard_writer
 from pl_powerlaw.callbacks.phases import TaskSchedule
 from pl_powerlaw.connectivity import trace_graph
+from pl_powerlaw.connectivity.recurrent import check_reuse
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.preferential import PreferentialAttachment
 
@@ -55,6 +56,9 @@ class PreferentialAttachmentAnalysis(Callback):
         every_n_epochs: also compare the connections at every N-th epoch end with those at the
             event before (0: off).
         every_n_steps: the same every N training steps (0: off; not with ``every_n_epochs``).
+        reuse: recurrent layers: a kept weight counts once per time step it is used
+            (``"unrolled"``: ``T`` for ``weight_ih``, ``T - 1`` for ``weight_hh``) or once
+            (``"none"``), in the degrees and in ``Pi`` alike; see ``docs/recurrent.md``.
 
     Example (YAML)::
 
@@ -70,6 +74,7 @@ class PreferentialAttachmentAnalysis(Callback):
         log_figures: bool = True,
         every_n_epochs: int = 0,
         every_n_steps: int = 0,
+        reuse: str = "unrolled",
     ) -> None:
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
             raise ValueError(f"Expected `n_bins` to be an int >= 1 but got {n_bins!r}")
@@ -82,6 +87,7 @@ class PreferentialAttachmentAnalysis(Callback):
                 f"({every_n_steps}) but got both"
             )
         self.n_bins = n_bins
+        self.reuse = check_reuse(reuse)
         self.log_figures = log_figures
         self.every_n_epochs = every_n_epochs
         self.every_n_steps = every_n_steps
@@ -96,7 +102,7 @@ class PreferentialAttachmentAnalysis(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not (self.every_n_epochs or self.every_n_steps) or trainer.fast_dev_run:
             return
-        self._graph = trace_graph(net_of(pl_module))
+        self._graph = trace_graph(net_of(pl_module), reuse=self.reuse)
         if self._last is None:
             self._snapshot(trainer, pl_module, f"step{trainer.global_step}_start", compare=False)
 
@@ -186,7 +192,7 @@ class PreferentialAttachmentAnalysis(Callback):
         records = []
         step = trainer.global_step
         for task in tasks:
-            result = analyze_transition(net, task, self.n_bins)
+            result = analyze_transition(net, task, self.n_bins, self.reuse)
             self.results[task] = result
             records.append(transition_record(task, self.n_bins, result))
             say(trainer, summary_lines(task, result))

@@ -212,7 +212,12 @@ def recurrent_edge_counts(
     layer: RecurrentLayer, kept: Mapping[str, Tensor], sizes: Mapping[str, int]
 ) -> dict[tuple[str, str], Tensor]:
     """Count matrices ``(consumer nodes, producer nodes)`` of ``layer``: one per source layer and
-    ``(layer, layer)`` for the recurrent connections (row ``j`` reads unit ``k'``)."""
+    ``(layer, layer)`` for the recurrent connections (row ``j`` reads unit ``k'``).
+
+    The within-layer matrix holds each kept ``weight_hh`` entry once, as a directed connection
+    from unit ``k'`` (step ``t - 1``, the producer) to unit ``j`` (step ``t``, the consumer), with
+    multiplicity ``m_hh``: this is how it enters the attachment kernel ``Pi(k, k')`` of the pair
+    ``(layer, layer)`` (:mod:`pl_powerlaw.preferential`), the degrees counting it at both ends."""
     c_ih = _per_unit(layer, kept, layer.ih) * layer.m_ih
     out: dict[tuple[str, str], Tensor] = {}
     for source in layer.sources:

@@ -88,6 +88,8 @@ class PermutedMNISTDataModule(MNISTDataModule):
         data_root, dataset, batch_size, eval_batch_size, num_workers, normalize, val_size,
             train_subset, val_subset, test_subset, seed, download, mirrors, check_md5, cache,
             cache_dir, pin_memory, progress: as in :class:`MNISTDataModule`.
+        layout: ``"image"`` ((B, 1, 28, 28)) or ``"rows"`` (28 steps of 28 pixels for a recurrent
+            net; the permutation is applied to the image first), as in :class:`MNISTDataModule`.
 
     Example:
         >>> dm = PermutedMNISTDataModule(num_tasks=2, square=8)  # doctest: +SKIP
@@ -119,6 +121,7 @@ class PermutedMNISTDataModule(MNISTDataModule):
         cache_dir: str | None = None,
         pin_memory: bool | None = None,
         progress: bool = True,
+        layout: str = "image",
     ) -> None:
         super().__init__(
             data_root=data_root, dataset=dataset, batch_size=batch_size,
@@ -126,7 +129,7 @@ class PermutedMNISTDataModule(MNISTDataModule):
             val_size=val_size, train_subset=train_subset, val_subset=val_subset,
             test_subset=test_subset, seed=seed, download=download, mirrors=mirrors,
             check_md5=check_md5, cache=cache, cache_dir=cache_dir, pin_memory=pin_memory,
-            progress=progress,
+            progress=progress, layout=layout,
         )  # fmt: skip
         check_int("num_tasks", num_tasks, 1)
         check_int("permutation_seed", permutation_seed, 0)

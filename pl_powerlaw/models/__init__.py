@@ -8,7 +8,7 @@ from pl_powerlaw.models.mlp import MLP
 from pl_powerlaw.models.multihead import MultiHeadMLP
 from pl_powerlaw.models.multitask import MultiTaskClassifier
 from pl_powerlaw.models.presets import PRUNING_PRESETS, preset_fractions
-from pl_powerlaw.models.recurrent import RecurrentNet
+from pl_powerlaw.models.recurrent import MultiHeadRecurrentNet, RecurrentNet
 from pl_powerlaw.models.registry import NETS, build_net
 from pl_powerlaw.models.vgg import VGG16
 from pl_powerlaw.models.vision import torchvision_available, torchvision_model
@@ -25,6 +25,7 @@ __all__ = [
     "ImageClassifier",
     "LeNet",
     "MultiHeadMLP",
+    "MultiHeadRecurrentNet",
     "MultiTaskClassifier",
     "build_net",
     "preset_fractions",

@@ -17,6 +17,14 @@ gives it the interface of a masked layer (``weight``, ``weight_mask``, ``set_mas
 the pruning functions treat it as one. :func:`prunable_weights` lists the masked layers and these
 matrices together. Bidirectional modules and LSTMs with ``proj_size`` are refused at construction
 (see ``docs/recurrent.md``).
+
+Continual learning (paper Sec. 4): the task-owned variants :class:`TaskMaskedRNN`,
+:class:`TaskMaskedLSTM` and :class:`TaskMaskedGRU` also register one owner buffer per matrix,
+``weight_ih_l{k}_owner`` and ``weight_hh_l{k}_owner`` (int8, ``-1`` free, ``t`` owned by task ``t``;
+see :mod:`pl_powerlaw.nn.task_masked`). A :class:`RecurrentMatrix` of such a module exposes it as
+``weight_owner``, so :mod:`pl_powerlaw.continual` treats each matrix exactly like the weight of a
+:class:`~pl_powerlaw.nn.task_masked.TaskMaskedLinear`; ``forward(x, hx, task=t)`` computes with the
+entries owned by tasks ``<= t`` (and the free ones at mask 1). Biases are never owned.
 """
 
 from __future__ import annotations
@@ -30,12 +38,17 @@ import torch
 from torch import Tensor, nn
 
 from pl_powerlaw.nn.masked import MaskedLayerMixin, masked_modules
+from pl_powerlaw.nn.task_masked import FREE, OWNER_DTYPE
 
 MASK_SUFFIX = "_mask"
+#: the owner buffer of matrix ``weight_ih_l0`` of a task-owned module is ``weight_ih_l0_owner``
+OWNER_SUFFIX = "_owner"
 #: the weight matrices of a recurrent module (biases and projections excluded)
 MATRIX_NAME = re.compile(r"^weight_(ih|hh)_l(\d+)$")
 #: a recurrent mask's state-dict key ends like this
 MASK_KEY = re.compile(r"(^|\.)weight_(ih|hh)_l\d+(_reverse)?_mask$")
+#: the state-dict key of a recurrent matrix's owner buffer (``rnn.weight_hh_l0_owner``)
+OWNER_KEY = re.compile(r"(^|\.)weight_(ih|hh)_l\d+(_reverse)?_owner$")
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 #: the cuDNN warning about non-contiguous weights, raised on every masked forward on a GPU
 _CHUNK_WARNING = "RNN module weights are not part of single contiguous chunk"
@@ -86,11 +99,17 @@ class MaskedRecurrentMixin:
             weight = getattr(self, name)
             self.register_buffer(name + MASK_SUFFIX, torch.ones_like(weight, requires_grad=False))
 
-    def forward(self, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):  # noqa: A002, ANN201
+    def _matrix_factor(self, name: str, task: int | None) -> Tensor:
+        """What matrix ``name`` is multiplied by in forward (its mask; ``task`` is ignored here)."""
+        return getattr(self, name + MASK_SUFFIX)
+
+    def _masked_forward(
+        self, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None, task: int | None
+    ):  # noqa: A002, ANN202
         self._update_flat_weights()  # type: ignore[attr-defined]
         saved = self._flat_weights  # type: ignore[has-type]
         self._flat_weights = [
-            weight * getattr(self, name + MASK_SUFFIX)
+            weight * self._matrix_factor(name, task)
             if weight is not None and MATRIX_NAME.match(name)
             else weight
             for name, weight in zip(self._flat_weights_names, saved, strict=True)  # type: ignore[attr-defined]
@@ -101,6 +120,9 @@ class MaskedRecurrentMixin:
                 return super().forward(input, hx)  # type: ignore[misc]
         finally:
             self._flat_weights = saved
+
+    def forward(self, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):  # noqa: A002, ANN201
+        return self._masked_forward(input, hx, None)
 
 
 class MaskedRNN(MaskedRecurrentMixin, nn.RNN):
@@ -144,6 +166,68 @@ class MaskedGRU(MaskedRecurrentMixin, nn.GRU):
         self._init_masks()
 
 
+class TaskMaskedRecurrentMixin:
+    """Task ownership of a masked recurrent module: one owner buffer per matrix (int8, all free).
+
+    ``forward(input, hx, task)`` computes with the entries usable by ``task`` (mask set, not owned
+    by a later task), as :func:`pl_powerlaw.nn.task_masked.usable_entries`; ``task=None`` uses every
+    kept entry, like the plain masked module.
+    """
+
+    def _init_owners(self) -> None:
+        for name in matrix_names(self):  # type: ignore[arg-type]
+            weight = getattr(self, name)
+            self.register_buffer(
+                name + OWNER_SUFFIX,
+                torch.full(weight.shape, FREE, dtype=OWNER_DTYPE, device=weight.device),
+            )
+
+    def _matrix_factor(self, name: str, task: int | None) -> Tensor:
+        mask = getattr(self, name + MASK_SUFFIX)
+        if task is None:
+            return mask
+        later = getattr(self, name + OWNER_SUFFIX) > task
+        return mask.masked_fill(later, 0)
+
+    def forward(  # noqa: ANN201
+        self,
+        input: Tensor,  # noqa: A002
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        task: int | None = None,
+    ):
+        return self._masked_forward(input, hx, task)  # type: ignore[attr-defined]
+
+
+class TaskMaskedRNN(TaskMaskedRecurrentMixin, MaskedRNN):
+    """A :class:`MaskedRNN` whose matrices are owned by tasks (``weight_ih_l0_owner``, ...)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_owners()
+
+
+class TaskMaskedLSTM(TaskMaskedRecurrentMixin, MaskedLSTM):
+    """A :class:`MaskedLSTM` whose matrices are owned by tasks (``weight_ih_l0_owner``, ...).
+
+    Example:
+        >>> lstm = TaskMaskedLSTM(3, 4, batch_first=True)
+        >>> lstm.weight_hh_l0_owner.unique().tolist(), lstm(torch.zeros(2, 5, 3), task=0)[0].shape
+        ([-1], torch.Size([2, 5, 4]))
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_owners()
+
+
+class TaskMaskedGRU(TaskMaskedRecurrentMixin, MaskedGRU):
+    """A :class:`MaskedGRU` whose matrices are owned by tasks (``weight_ih_l0_owner``, ...)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_owners()
+
+
 RECURRENT_MASKED: dict[type[nn.Module], type[nn.Module]] = {
     nn.RNN: MaskedRNN,
     nn.LSTM: MaskedLSTM,
@@ -177,6 +261,18 @@ class RecurrentMatrix(MaskedLayerMixin):
     @property
     def weight_mask(self) -> Tensor:
         return getattr(self.module, self.matrix + MASK_SUFFIX)
+
+    @property
+    def weight_owner(self) -> Tensor:
+        """The matrix's owner buffer (a task-owned module only; else ``AttributeError``, so
+        ``hasattr(matrix, "weight_owner")`` tells the two apart)."""
+        name = self.matrix + OWNER_SUFFIX
+        owner = getattr(self.module, name, None)
+        if owner is None:
+            raise AttributeError(
+                f"{type(self.module).__name__} has no owner buffer `{name}` (not task-owned)"
+            )
+        return owner
 
 
 def recurrent_matrices(net: nn.Module) -> Iterator[tuple[str, RecurrentMatrix]]:

@@ -3,7 +3,10 @@
 Next to its ``weight_mask`` the layer carries a ``weight_owner`` buffer (int8, registered at
 construction so checkpoints have the same keys in every phase; int8 because DDP broadcasts buffers
 and neither gloo nor NCCL carries int16): ``-1`` marks a free entry, ``t`` an entry owned by task
-``t``. The ownership schedule itself is in :mod:`pl_powerlaw.continual`.
+``t``. The ownership schedule itself is in :mod:`pl_powerlaw.continual`. The task-owned recurrent
+modules (:class:`~pl_powerlaw.nn.recurrent.TaskMaskedLSTM`, ...) carry one such buffer per matrix;
+:func:`usable_entries` and :func:`task_weight` read a
+:class:`~pl_powerlaw.nn.recurrent.RecurrentMatrix` of them like a layer.
 """
 
 from __future__ import annotations

@@ -97,11 +97,21 @@ class TitledRenders:
             return np.asarray(figure.canvas.buffer_rgba()).copy()
 
 
-def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
-    """Write rendered pixels as a PNG file (fast compression: the figures are small)."""
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Rendered pixels as the bytes of a PNG file (fast compression: the figures are small)."""
+    import io
+
     from PIL import Image
 
-    Image.fromarray(pixels).save(path, format="png", compress_level=1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
+
+
+def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
+    """Write rendered pixels as a PNG file (:func:`encode_png`)."""
+    with open(path, "wb") as file:
+        file.write(encode_png(pixels))
 
 
 def tile_images(images: Sequence[np.ndarray], ncols: int = 4) -> np.ndarray:

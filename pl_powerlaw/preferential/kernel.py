@@ -23,6 +23,10 @@ collaborations"), adapted to the bipartite links between adjacent layers:
 Degrees are binned on log-spaced integer bins ``[e_i, e_{i+1})`` from the smallest to the largest
 positive t = 0 degree of each layer; nodes of degree 0 at t = 0 fall in no bin and are reported
 apart.
+
+A recurrent layer also pairs with itself (``(rnn.l0, rnn.l0)``): its count matrix holds each
+recurrent connection once, from its source unit (lower axis) to its target unit (upper axis); both
+axes then use the layer's one degree binning (see ``docs/recurrent.md``).
 """
 
 from __future__ import annotations
