@@ -15,6 +15,7 @@ recurrent trunk and one head per task, trained by
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -36,6 +37,24 @@ CELLS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "lstm": (nn.LSTM, MaskedLSTM),
     "gru": (nn.GRU, MaskedGRU),
 }
+
+
+def check_recurrent_args(
+    cell: str, cells: dict, hidden: int, num_layers: int, input_shape: Any
+) -> tuple[int, int]:
+    """The checked ``input_shape`` of a recurrent net; an ``InputError`` for a bad argument."""
+    if cell not in cells:
+        raise InputError(f"Expected `cell` in {sorted(cells)} but got {cell!r}")
+    for name, value in (("hidden", hidden), ("num_layers", num_layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"Expected `{name}` to be a positive int but got {value!r}")
+    shape = tuple(input_shape)
+    if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise InputError(
+            f"Expected `input_shape` to be (steps, features), positive ints, but got "
+            f"{input_shape!r}"
+        )
+    return shape  # type: ignore[return-value]
 
 
 class RecurrentNet(nn.Module):
@@ -72,17 +91,7 @@ class RecurrentNet(nn.Module):
         masked: bool = True,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise InputError(f"Expected `cell` in {sorted(CELLS)} but got {cell!r}")
-        for name, value in (("hidden", hidden), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"Expected `{name}` to be a positive int but got {value!r}")
-        shape = tuple(input_shape)
-        if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise InputError(
-                f"Expected `input_shape` to be (steps, features), positive ints, but got "
-                f"{input_shape!r}"
-            )
+        shape = check_recurrent_args(cell, CELLS, hidden, num_layers, input_shape)
         self.input_shape = shape
         self.cell = cell
         plain, masked_type = CELLS[cell]
@@ -158,17 +167,7 @@ class MultiHeadRecurrentNet(nn.Module):
             raise InputError(
                 f"Expected `num_tasks` to be an int in [1, {MAX_TASKS}] but got {num_tasks!r}"
             )
-        if cell not in TASK_CELLS:
-            raise InputError(f"Expected `cell` in {sorted(TASK_CELLS)} but got {cell!r}")
-        for name, value in (("hidden", hidden), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"Expected `{name}` to be a positive int but got {value!r}")
-        shape = tuple(input_shape)
-        if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise InputError(
-                f"Expected `input_shape` to be (steps, features), positive ints, but got "
-                f"{input_shape!r}"
-            )
+        shape = check_recurrent_args(cell, TASK_CELLS, hidden, num_layers, input_shape)
         self.input_shape = shape
         self.cell = cell
         self.num_tasks = num_tasks
