@@ -227,6 +227,14 @@ def random_pruning_degrees(
     return out
 
 
+def degrees_digest(degrees: np.ndarray, null_degrees: Sequence[np.ndarray] = ()) -> str:
+    """A fingerprint of a layer's degrees and its null draws (what its fits and figures show)."""
+    digest = hashlib.sha1(np.ascontiguousarray(degrees, dtype=np.int64).tobytes())
+    for draw in null_degrees:
+        digest.update(b"|" + np.ascontiguousarray(draw, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 class AnalysisMemo:
     """What repeated analyses of one net can share: its random-pruning null and its layer fits.
 
@@ -315,10 +323,13 @@ class AnalysisMemo:
         null_degrees: Sequence[np.ndarray] = (),
     ) -> LayerReport:
         """:func:`fit_layer` of these arguments, computed once per distinct degrees and null."""
-        digest = hashlib.sha1(np.ascontiguousarray(degrees, dtype=np.int64).tobytes())
-        for draw in null_degrees:
-            digest.update(b"|" + np.ascontiguousarray(draw, dtype=np.int64).tobytes())
-        key = (name, np.shape(degrees), len(null_degrees), digest.hexdigest(), options)
+        key = (
+            name,
+            np.shape(degrees),
+            len(null_degrees),
+            degrees_digest(degrees, null_degrees),
+            options,
+        )
         return self._remember(
             self._layers, key, lambda: fit_layer(name, degrees, options, null_degrees)
         )

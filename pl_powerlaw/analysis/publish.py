@@ -18,7 +18,6 @@ The ``writer`` is anything with TensorBoard's ``SummaryWriter`` methods (``add_i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pl_powerlaw.analysis.degrees import DegreeReport, LayerReport
+from pl_powerlaw.analysis.degrees import DegreeReport, LayerReport, degrees_digest
 from pl_powerlaw.analysis.records import degrees_record, fit_scalars, markdown_table
 from pl_powerlaw.atomic import write_json_atomic
 
@@ -59,12 +58,9 @@ def log_scalars(
 
 def panel_key(layer: LayerReport) -> tuple:
     """What a layer's CCDF panel shows, but its title: name, degrees, fit, null and verdict."""
-    digest = hashlib.sha1(np.ascontiguousarray(layer.degrees, dtype=np.int64).tobytes())
-    for draw in layer.null_degrees or ():
-        digest.update(b"|" + np.ascontiguousarray(draw, dtype=np.int64).tobytes())
     fit = json.dumps(layer.fit.as_dict(), sort_keys=True, default=str)
     label = None if layer.verdict is None else layer.verdict.label
-    return layer.name, digest.hexdigest(), fit, label
+    return layer.name, degrees_digest(layer.degrees, layer.null_degrees or ()), fit, label
 
 
 def publish_image(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from pl_powerlaw.errors import InputError
+
 
 def init_glorot(net: nn.Module) -> None:
     """Glorot-uniform weights and zero biases for every linear and conv layer of ``net``.
@@ -30,4 +32,14 @@ def check_num_classes(value: int) -> int:
     """Return ``value`` if it is an int >= 1, else raise a ``ValueError``."""
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"Expected `num_classes` to be an int >= 1 but got {value!r}")
+    return value
+
+
+def check_num_tasks(value: int) -> int:
+    """Return ``value`` if it is an int in [1, MAX_TASKS] (the int8 owners' limit), else raise an
+    :class:`~pl_powerlaw.errors.InputError` (a ``ValueError``)."""
+    from pl_powerlaw.nn.task_masked import MAX_TASKS
+
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASKS:
+        raise InputError(f"Expected `num_tasks` to be an int in [1, {MAX_TASKS}] but got {value!r}")
     return value

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from pl_powerlaw.nn.task_masked import MAX_TASKS, TaskMaskedLinear
+from pl_powerlaw.models.common import check_num_tasks
+from pl_powerlaw.nn.task_masked import TaskMaskedLinear
 
 
 class MultiHeadMLP(nn.Module):
@@ -49,14 +50,7 @@ class MultiHeadMLP(nn.Module):
         hidden_dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(num_tasks, bool)
-            or not isinstance(num_tasks, int)
-            or not 1 <= num_tasks <= MAX_TASKS
-        ):
-            raise ValueError(
-                f"Expected `num_tasks` to be an int in [1, {MAX_TASKS}] but got {num_tasks!r}"
-            )
+        check_num_tasks(num_tasks)
         if not hidden or any(int(width) < 1 for width in hidden):
             raise ValueError(f"Expected `hidden` to be positive widths but got {hidden!r}")
         if num_classes < 2:

@@ -20,7 +20,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from pl_powerlaw.errors import InputError
-from pl_powerlaw.models.common import check_num_classes
+from pl_powerlaw.models.common import check_num_classes, check_num_tasks
 from pl_powerlaw.nn.masked import MaskedLinear
 from pl_powerlaw.nn.recurrent import (
     MaskedGRU,
@@ -30,7 +30,6 @@ from pl_powerlaw.nn.recurrent import (
     TaskMaskedLSTM,
     TaskMaskedRNN,
 )
-from pl_powerlaw.nn.task_masked import MAX_TASKS
 
 CELLS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "rnn": (nn.RNN, MaskedRNN),
@@ -159,14 +158,7 @@ class MultiHeadRecurrentNet(nn.Module):
         input_shape: tuple[int, int] | list[int] = (28, 28),
     ) -> None:
         super().__init__()
-        if (
-            isinstance(num_tasks, bool)
-            or not isinstance(num_tasks, int)
-            or not 1 <= num_tasks <= MAX_TASKS
-        ):
-            raise InputError(
-                f"Expected `num_tasks` to be an int in [1, {MAX_TASKS}] but got {num_tasks!r}"
-            )
+        check_num_tasks(num_tasks)
         shape = check_recurrent_args(cell, TASK_CELLS, hidden, num_layers, input_shape)
         self.input_shape = shape
         self.cell = cell
