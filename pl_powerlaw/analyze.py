@@ -8,13 +8,14 @@ tests). It writes into ``--out``:
 
 * ``degrees.json``: the record of :mod:`pl_powerlaw.analysis.records` (event ``"analyze"``);
 * ``ccdf_<layer>.png`` per node layer and ``ccdf_all_layers.png``;
-* ``tensorboard/``: the same figures, ``powerlaw/<layer>/<key>`` scalars and degree histograms.
+* ``tensorboard/``: the same figures, ``powerlaw/<layer>/<key>`` scalars and degree histograms;
+* ``environment.json``: the commit, libraries and CPU kernels (:mod:`pl_powerlaw.provenance`).
 
 Nothing is written until every stage has succeeded; files then move into ``--out`` by rename.
 Without ``--out`` each run gets a new folder ``analysis/<checkpoint name>/version_N``, so results
 of two checkpoints with the same file name never mix. An ``--out`` folder that is not empty is
 refused unless ``--overwrite`` is given; then analyze's earlier results in it (``degrees.json``,
-``ccdf_*.png``, ``tensorboard/``) are replaced by the new ones once those are complete, and other
+``environment.json``, ``ccdf_*.png``, ``tensorboard/``) are replaced by the new ones once those are complete, and other
 files are left alone.
 
 The net comes from the checkpoint (``--net NAME``, or the ``config.yaml`` our CLI saved beside it),
@@ -60,6 +61,7 @@ from pl_powerlaw.connectivity import trace_graph
 from pl_powerlaw.connectivity.recurrent import REUSES
 from pl_powerlaw.errors import InputError
 from pl_powerlaw.nn import prunable_weights
+from pl_powerlaw.provenance import append_environment
 from pl_powerlaw.pruning import check_fraction, hidden_layers, layer_fractions, prune_layers
 
 EVENT = "analyze"
@@ -170,7 +172,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace analyze's earlier results (degrees.json, ccdf_*.png, tensorboard/) in --out",
+        help="replace analyze's earlier results (degrees.json, environment.json, ccdf_*.png, "
+        "tensorboard/) in --out",
     )
     parser.add_argument("--input-shape", type=str | None, help="C,H,W: override the input shape")
     parser.add_argument(
@@ -255,7 +258,7 @@ def parse_args(argv: Sequence[str]) -> AnalyzeOptions:
     )
 
 
-RESULT_FILES = ("degrees.json", "ccdf_*.png", "tensorboard")
+RESULT_FILES = ("degrees.json", "environment.json", "ccdf_*.png", "tensorboard")
 
 
 def check_out(out: Path, overwrite: bool) -> None:
@@ -360,6 +363,7 @@ def write_outputs(out: Path, report: DegreeReport, overwrite: bool = False) -> i
             publish(report, writer, record_path=staging / "degrees.json", figure_dir=staging)
         finally:
             writer.close()
+        append_environment(staging)
         if overwrite and out.is_dir():
             _remove_results(out)  # no stale layer figures or event files mix with the new ones
         return sum(1 for p in staging.rglob("*") if p.is_file())

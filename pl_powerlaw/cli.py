@@ -18,6 +18,9 @@ things are ours:
 * **One root folder.** The TensorBoard logger's ``save_dir`` defaults to
   ``trainer.default_root_dir``, so logs, records and checkpoints all go where the root dir says
   (unless the logger's ``save_dir`` is set explicitly).
+
+Beside ``config.yaml`` each run folder gets ``environment.json``: the commit, the libraries and
+the CPU kernels of every process that ran in it (:mod:`pl_powerlaw.provenance`).
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ import yaml
 from jsonargparse import ArgumentError
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from pl_powerlaw.callbacks.phases import check_schedule_fits
 from pl_powerlaw.checkpoints import check_masks, extract_state_dict, read_checkpoint
 from pl_powerlaw.errors import DEBUG_ENV, InputError
+from pl_powerlaw.provenance import append_environment
 
 PROG = "python -m pl_powerlaw"
 EXTENDS = "extends"
@@ -194,6 +198,17 @@ def run_folder_in(checkpoint: dict) -> tuple[Path, str, int] | None:
     return None
 
 
+class SaveConfigAndEnvironment(SaveConfigCallback):
+    """Lightning's ``config.yaml``, and this process's entry in ``environment.json`` beside it."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        first = self.save_to_log_dir and not self.already_saved
+        log_dir = trainer.log_dir if first else None  # a broadcast: on every rank
+        super().setup(trainer, pl_module, stage)
+        if log_dir is not None and trainer.is_global_zero:
+            append_environment(log_dir)
+
+
 class PowerLawCLI(LightningCLI):
     """LightningCLI with named callback slots, config overlays and one root folder."""
 
@@ -286,6 +301,7 @@ def lightning_main(args: Sequence[str] | None = None, run: bool = True) -> Power
         parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
         trainer_defaults={"logger": TENSORBOARD_LOGGER},
         seed_everything_default=0,
+        save_config_callback=SaveConfigAndEnvironment,
         save_config_kwargs={"overwrite": True},
         args=None if args is None else list(args),
         run=run,

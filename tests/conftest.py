@@ -10,15 +10,26 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from pl_powerlaw.provenance import PINNED_KERNELS
+
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+PUBLISHED_THREADS = "2"  # the torch threads of the runs behind the docs' numbers (2 cores)
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python -m pl_powerlaw <args>`` in a subprocess (warnings off, Agg backend), captured."""
+def run_cli(
+    *args: str, cwd: Path, timeout: int = 300, pinned_kernels: bool = False
+) -> subprocess.CompletedProcess:
+    """``python -m pl_powerlaw <args>`` in a subprocess (warnings off, Agg backend), captured.
+
+    ``pinned_kernels`` runs it with :data:`pl_powerlaw.provenance.PINNED_KERNELS` and
+    :data:`PUBLISHED_THREADS` threads, as the published runs that a test re-derives were made.
+    """
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    if pinned_kernels:
+        env.update(PINNED_KERNELS, OMP_NUM_THREADS=PUBLISHED_THREADS)
     return subprocess.run(
         [sys.executable, "-m", "pl_powerlaw", *args],
         cwd=cwd,

@@ -49,8 +49,9 @@ def test_overwrite_replaces_the_results_and_keeps_other_files(state_dict_file, t
     names = sorted(p.name for p in out.iterdir())
     # the stale figure of fc2 and the first run's TensorBoard events are gone
     assert names == ["ccdf_all_layers.png", "ccdf_fc1.png", "ccdf_input.png", "degrees.json",
-                     "notes.txt", "tensorboard"]  # fmt: skip
+                     "environment.json", "notes.txt", "tensorboard"]  # fmt: skip
     assert len(list((out / "tensorboard").iterdir())) == 1
+    assert len(json.loads((out / "environment.json").read_text())) == 1  # replaced, not appended
     record = json.loads((out / "degrees.json").read_text())
     assert [layer["name"] for layer in record["layers"]] == ["input", "fc1"]
     assert (out / "notes.txt").read_text() == "mine"

@@ -29,6 +29,7 @@ FORBIDDEN = {
     "pl_powerlaw.atomic": ("torch", "lightning", "numpy"),
     "pl_powerlaw.background": ("torch", "lightning", "numpy", "matplotlib"),
     "pl_powerlaw.errors": ("torch", "lightning", "numpy", "pl_powerlaw.cli"),
+    "pl_powerlaw.provenance": ("lightning", "pl_powerlaw.callbacks", "pl_powerlaw.cli"),
     "pl_powerlaw.rng": ("lightning", "pl_powerlaw.callbacks", "pl_powerlaw.models"),
     "pl_powerlaw.nn": ("lightning", "pl_powerlaw.fitting", "pl_powerlaw.connectivity"),
     "pl_powerlaw.connectivity": ("lightning", "matplotlib", "pl_powerlaw.fitting"),

@@ -1,14 +1,8 @@
 """The preferential-attachment numbers of docs/continual.md, re-derived from a stored quick run.
 
-``tests/data/preferential/continual_mnist_<s>_quick.npz`` holds the trunk of the net at the end of
-
-    PL_POWERLAW_DATA=... python -m pl_powerlaw fit --config configs/continual_mnist_<s>_quick.yaml
-
-(seed 0, 2 CPU threads, 2026-12-01; :data:`RUNS` names the commits): for ``fc1`` and ``fc2``
-the kept entries (``<layer>_kept``: mask set and weight non-zero, bool) and the task owners
-(``<layer>_owner``: int8, -1 free, 0 task A, 1 task B), written with ``np.savez_compressed``
-from ``last.ckpt``. That is all the analysis reads: a :class:`MultiHeadMLP` rebuilt from them gives
-the run's ``preferential_attachment.json`` through
+``tests/data/preferential/continual_mnist_<s>_quick.npz`` holds the kept entries and the task
+owners of a quick run's trunk (:mod:`stored_runs`; :data:`RUNS` names the commits). A
+:class:`MultiHeadMLP` rebuilt from them gives the run's ``preferential_attachment.json`` through
 :func:`pl_powerlaw.analysis.preferential.analyze_transition`.
 
 The tests assert the run's numbers (to 1e-9), a plain-numpy recomputation of Delta k(k) from the
@@ -23,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from stored_runs import load_run, rebuilt_net
 
 from pl_powerlaw.analysis.preferential import analyze_transition
-from pl_powerlaw.models import MultiHeadMLP
 
-DATA = Path(__file__).parent / "data" / "preferential"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "continual.md"
 N_BINS = 10  # configs/defaults/continual.yaml: PreferentialAttachmentAnalysis(n_bins=10)
 
@@ -79,24 +71,6 @@ RUNS = {
         },
     },
 }  # fmt: skip
-
-
-def load_run(name: str) -> dict[str, np.ndarray]:
-    with np.load(DATA / f"continual_mnist_{name}_quick.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
-
-
-def rebuilt_net(arrays: dict[str, np.ndarray]) -> MultiHeadMLP:
-    """The paper's 784-1024-1024 two-task trunk with the stored kept entries and owners."""
-    net = MultiHeadMLP(num_tasks=2)
-    with torch.no_grad():
-        for layer_name in ("fc1", "fc2"):
-            layer = getattr(net, layer_name)
-            kept = torch.from_numpy(arrays[f"{layer_name}_kept"])
-            layer.weight.copy_(kept.float())  # any non-zero weight on a kept entry
-            layer.set_mask(kept)
-            layer.weight_owner.copy_(torch.from_numpy(arrays[f"{layer_name}_owner"]))
-    return net
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))

@@ -114,7 +114,9 @@ def test_the_requeued_job_resumes_the_same_phase_and_run_folder(runs):
     assert "kept fc1 8.0%" in runs["first"].stdout + runs["first"].stderr
     versions = sorted(p.name for p in (runs["requeued"] / "lightning_logs").iterdir())
     assert versions == ["version_0"], versions  # one run, one folder for its records
-    records = sorted(p.name for p in (runs["requeued"] / "lightning_logs/version_0/degrees").iterdir())
+    records = sorted(
+        p.name for p in (runs["requeued"] / "lightning_logs/version_0/degrees").iterdir()
+    )
     assert records == ["dense_end.json", "fit_end.json", "retrain1_start.json"]
 
 
@@ -127,3 +129,20 @@ def test_the_requeued_job_ends_as_the_uninterrupted_one(runs):
         assert torch.equal(got[key], value), key
     for key, mask in hpc_masks.items():
         assert torch.equal(got[key], mask), key  # the retraining kept the masks of the prune
+
+
+def test_each_job_of_the_run_adds_its_environment(runs):
+    """environment.json: one entry per job that ran in the folder, the first kept on requeue."""
+    import json
+
+    requeued = json.loads(
+        (runs["requeued"] / "lightning_logs/version_0/environment.json").read_text()
+    )
+    whole = json.loads(
+        (runs["reference"] / "lightning_logs/version_0/environment.json").read_text()
+    )
+    assert len(requeued) == 2 and len(whole) == 1
+    assert requeued[0]["time"] <= requeued[1]["time"]
+    for entry in (*requeued, *whole):
+        assert entry["torch"] == torch.__version__
+        assert entry["torch_threads"] >= 1 and entry["cpu_capability"]

@@ -16,6 +16,7 @@ from pl_powerlaw.models.alexnet import AlexNet, AlexNetTorchvision
 from pl_powerlaw.models.cifar_cnn import CifarCNN
 from pl_powerlaw.models.lenet import LeNet
 from pl_powerlaw.models.mlp import MLP
+from pl_powerlaw.models.multihead import MultiHeadMLP
 from pl_powerlaw.models.recurrent import MultiHeadRecurrentNet, RecurrentNet
 from pl_powerlaw.models.vgg import VGG16
 
@@ -27,6 +28,7 @@ NETS: dict[str, type[nn.Module]] = {
     "alexnet_torchvision": AlexNetTorchvision,
     "vgg16": VGG16,
     "recurrent": RecurrentNet,
+    "multihead_mlp": MultiHeadMLP,
     "multihead_recurrent": MultiHeadRecurrentNet,
 }
 
