@@ -15,8 +15,8 @@ Nothing is written until every stage has succeeded; files then move into ``--out
 Without ``--out`` each run gets a new folder ``analysis/<checkpoint name>/version_N``, so results
 of two checkpoints with the same file name never mix. An ``--out`` folder that is not empty is
 refused unless ``--overwrite`` is given; then analyze's earlier results in it (``degrees.json``,
-``environment.json``, ``ccdf_*.png``, ``tensorboard/``) are replaced by the new ones once those are complete, and other
-files are left alone.
+``environment.json``, ``ccdf_*.png``, ``tensorboard/``) are replaced by the new ones once those
+are complete, and other files are left alone.
 
 The net comes from the checkpoint (``--net NAME``, or the ``config.yaml`` our CLI saved beside it),
 or from ``--model``: ``torchvision.models.<builder>`` (the ``vision`` extra) or the import path of

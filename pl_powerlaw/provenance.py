@@ -5,6 +5,7 @@ results depend on the instruction set its kernels use (ATen's vector code, oneDN
 convolutions), on which code path MKL takes for its matrix products, and on the number of
 threads. A seeded run gives other weights with other kernels or another thread count, and after
 training, other masks, fits and even verdicts (docs/section3.md).
+
 Setting :data:`PINNED_KERNELS` in the environment before Python starts makes every machine with
 AVX2 take the AVX2 path, with MKL in its reproducible mode; with it, an MLP's training no longer
 depends on the number of threads (1, 2 and 4 give the same weights), while oneDNN's
@@ -88,7 +89,9 @@ def environment() -> dict[str, Any]:
 
     variables = (*PINNED_KERNELS, *THREAD_VARIABLES)
     kernel_env = {name: os.environ.get(name) for name in variables}
-    cuda = torch.cuda.is_available()
+    # the device of a run that uses CUDA (Lightning set it up before this is called); never
+    # initialise CUDA here only to name it
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     return {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "pl_powerlaw": __version__,
@@ -101,7 +104,7 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "kernel_variables": kernel_env,
         "pinned_kernels": all(kernel_env[k] == v for k, v in PINNED_KERNELS.items()),
-        "cuda_device": torch.cuda.get_device_name(0) if cuda else None,
+        "cuda_device": torch.cuda.get_device_name() if cuda else None,
     }
 
 

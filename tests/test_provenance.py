@@ -115,3 +115,14 @@ def test_pinned_kernels_make_mlp_training_independent_of_the_thread_count():
     hashes = {threads: trained_hash(threads) for threads in (1, 2, 4)}
     assert len(set(hashes.values())) == 1, hashes
     assert len(hashes[1]) == len(hashlib.sha256().hexdigest())
+
+
+def test_recording_does_not_initialise_cuda(monkeypatch):
+    """Naming the device must not start CUDA in a run that does not use it."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: calls.append(a) or "GPU")
+    assert environment()["cuda_device"] is None and calls == []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert environment()["cuda_device"] == "GPU"
