@@ -19,6 +19,7 @@ import json
 
 import pytest
 from conftest import CONFIGS, run_cli
+from published import close
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +53,6 @@ TABLES = {
     "mlp_mnist_quick.yaml": ((96.81, 96.66), MLP_QUICK, NULL_KS_P),
     "lenet_mnist_quick.yaml": ((98.76, 98.81), LENET_QUICK, LENET_NULL_KS_P),
 }
-
-
-def close(value: float, printed: float, decimals: int) -> bool:
-    return abs(value - printed) <= 0.5 * 10**-decimals + 1e-12
 
 
 @pytest.mark.parametrize("config", sorted(TABLES))
