@@ -39,7 +39,13 @@ from pl_powerlaw.data import MNISTDataModule, PermutedMNISTDataModule
 from pl_powerlaw.models import MLP, ImageClassifier, MultiHeadMLP, MultiTaskClassifier
 
 TARGET = 1.05
-MONITOR_HOOKS = ("setup", "on_fit_start", "on_train_batch_start", "on_train_epoch_end", "on_fit_end")
+MONITOR_HOOKS = (
+    "setup",
+    "on_fit_start",
+    "on_train_batch_start",
+    "on_train_epoch_end",
+    "on_fit_end",
+)
 
 
 class Stopwatch:
@@ -126,9 +132,7 @@ def continual_run(args, folder: Path) -> tuple[float, float, int]:
     watch = Stopwatch()
     freezing._after_step = watch.wrap(freezing._after_step)  # the per-step restore
     clock = EpochClock()
-    run = trainer(
-        folder, 4, [freezing, clock], logger=False, reload_dataloaders_every_n_epochs=1
-    )
+    run = trainer(folder, 4, [freezing, clock], logger=False, reload_dataloaders_every_n_epochs=1)
     data = PermutedMNISTDataModule(num_tasks=2, square=8, **data_kwargs(args))
     run.fit(model, data)
     return clock.seconds, watch.seconds, run.global_step

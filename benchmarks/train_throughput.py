@@ -111,7 +111,9 @@ def main() -> None:
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     dataset, what = training_set()
     dataset.to_device(device)
-    print(f"data: {what} on {device}; batch {args.batch_size}; torch threads {torch.get_num_threads()}")
+    print(
+        f"data: {what} on {device}; batch {args.batch_size}; torch threads {torch.get_num_threads()}"
+    )
     hand_epoch(dataset, args.batch_size, device)  # warm-up (allocator, kernels)
     ratios, rates = [], []
     for repeat in range(args.repeats):

@@ -8,9 +8,30 @@ the numbers live in one place: the page.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from conftest import CONFIGS, run_cli
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def rerun(config: str, *args: str, cwd: Path, data_root: Path) -> Path:
+    """``fit --config configs/<config> <args>`` as the published runs were made; its log dir.
+
+    Pinned kernels and 2 threads (``run_cli(pinned_kernels=True)``), which the run's
+    environment.json must confirm, so a test cannot re-derive a page with other kernels.
+    """
+    result = run_cli(
+        "fit", "--config", str(CONFIGS / config), *args,
+        f"--data.init_args.data_root={data_root}", "--trainer.enable_progress_bar=false",
+        cwd=cwd, timeout=1800, pinned_kernels=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = cwd / "lightning_logs" / "version_0"
+    (environment,) = json.loads((run / "environment.json").read_text())
+    assert environment["pinned_kernels"] and environment["torch_threads"] == 2, environment
+    return run
 
 
 def close(value: float, printed: float, decimals: int) -> bool:

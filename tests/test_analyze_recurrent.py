@@ -20,7 +20,10 @@ def test_analyze_prunes_every_recurrent_matrix(tmp_path):
     result = run_cli("analyze", "lstm.pt", "--net", "recurrent", "--prune", "0.9", "--null", "0",
                      "--out", "out", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    layers = {layer["name"]: layer for layer in json.loads((tmp_path / "out/degrees.json").read_text())["layers"]}
+    layers = {
+        layer["name"]: layer
+        for layer in json.loads((tmp_path / "out/degrees.json").read_text())["layers"]
+    }
     assert set(layers) == {"input", "rnn.l0"}
     assert len(layers["input"]["degrees"]) == 28 and len(layers["rnn.l0"]["degrees"]) == 128
     assert sum(layers["input"]["degrees"]) == 28 * 1434

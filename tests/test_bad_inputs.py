@@ -53,7 +53,9 @@ def test_a_schedule_longer_than_max_epochs_is_refused(tmp_path, fake_data):
     assert "MagnitudePruning" in line and "retrain1" in line
 
 
-def test_a_continual_schedule_longer_than_max_epochs_is_refused_before_any_file(tmp_path, fake_data):
+def test_a_continual_schedule_longer_than_max_epochs_is_refused_before_any_file(
+    tmp_path, fake_data
+):
     # TaskFreezing needs every task's epochs: its last phase starts at epoch 8 of 10, so 9 epochs
     # pass the generic "last phase starts" check but would cut task 1's retraining short
     config = str(CONFIGS / "continual_mnist_s8_quick.yaml")

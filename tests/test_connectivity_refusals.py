@@ -170,9 +170,7 @@ CASES = [
     pytest.param(
         Convs(lambda y: y.sort(1).values), (2, 5, 5), r"data-dependent.*`Tensor.sort`", id="sort"
     ),
-    pytest.param(
-        Recurrent(), (3, 4), r"bidirectional LSTM", id="bidirectional-rnn"
-    ),
+    pytest.param(Recurrent(), (3, 4), r"bidirectional LSTM", id="bidirectional-rnn"),
     pytest.param(
         Functional(),
         (4,),

@@ -14,25 +14,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CONFIGS, run_cli
-from published import fit_row, fit_summary, page_section
+from conftest import run_cli
+from published import fit_row, fit_summary, page_section, rerun
 
 pytestmark = pytest.mark.slow
 
 T = 28  # MNIST rows: 28 steps
-
-
-def fit(tmp_path, mnist_root, config: str):
-    result = run_cli(
-        "fit", "--config", str(CONFIGS / config),
-        f"--data.init_args.data_root={mnist_root}", "--trainer.enable_progress_bar=false",
-        cwd=tmp_path, timeout=1800, pinned_kernels=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = tmp_path / "lightning_logs" / "version_0"
-    (environment,) = json.loads((run / "environment.json").read_text())
-    assert environment["pinned_kernels"] and environment["torch_threads"] == 2, environment
-    return run
 
 
 def layers_of(path) -> dict:
@@ -40,7 +27,7 @@ def layers_of(path) -> dict:
 
 
 def test_quick_lstm_reproduces_the_published_tables(tmp_path, mnist_root):
-    run = fit(tmp_path, mnist_root, "lstm_mnist_rows_quick.yaml")
+    run = rerun("lstm_mnist_rows_quick.yaml", cwd=tmp_path, data_root=mnist_root)
     pruning = json.loads((run / "pruning.json").read_text())
     dense, sparse = (
         100 * pruning["accuracy"][key] for key in ("test_dense/acc", "test_sparse/acc")
@@ -74,7 +61,7 @@ def test_quick_lstm_reproduces_the_published_tables(tmp_path, mnist_root):
 
 
 def test_quick_continual_lstm_reproduces_the_published_tables(tmp_path, mnist_root):
-    run = fit(tmp_path, mnist_root, "continual_lstm_rows_s8_quick.yaml")
+    run = rerun("continual_lstm_rows_s8_quick.yaml", cwd=tmp_path, data_root=mnist_root)
     table1 = json.loads((run / "table1.json").read_text())
     section = page_section("recurrent.md", "**One run on the real MNIST**", "## Tests")
     cells = [

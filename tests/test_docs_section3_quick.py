@@ -9,7 +9,7 @@ verdict (degrees/fit_end.json). A change that moves a published number fails her
 cannot drift from the code. The numbers are those printed on the page (rounded as printed).
 
 The runs behind the page were made with the CPU kernels pinned and 2 threads, and so are the
-reruns here (``run_cli(pinned_kernels=True)``): without that, another CPU or thread count trains
+reruns here (``published.rerun``): without that, another CPU or thread count trains
 other weights (docs/section3.md, "Reproducing a number exactly").
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CONFIGS, run_cli
-from published import close
+from conftest import CONFIGS
+from published import close, rerun
 
 pytestmark = pytest.mark.slow
 
@@ -58,22 +58,19 @@ TABLES = {
 @pytest.mark.parametrize("config", sorted(TABLES))
 def test_quick_run_reproduces_the_published_table(tmp_path, mnist_root, config):
     (dense, sparse), table, null_ks_p = TABLES[config]
-    result = run_cli(
-        "fit", "--config", str(CONFIGS / config),
-        f"--data.init_args.data_root={mnist_root}", "--trainer.enable_progress_bar=false",
-        cwd=tmp_path, timeout=1800, pinned_kernels=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = tmp_path / "lightning_logs" / "version_0"
-    (environment,) = json.loads((run / "environment.json").read_text())
-    assert environment["pinned_kernels"] and environment["torch_threads"] == 2, environment
+    run = rerun(config, cwd=tmp_path, data_root=mnist_root)
     accuracy = json.loads((run / "pruning.json").read_text())["accuracy"]
     assert close(100 * accuracy["test_dense/acc"], dense, 2)
     assert close(100 * accuracy["test_sparse/acc"], sparse, 2)
-    layers = {layer["name"]: layer for layer in json.loads((run / "degrees/fit_end.json").read_text())["layers"]}
+    layers = {
+        layer["name"]: layer
+        for layer in json.loads((run / "degrees/fit_end.json").read_text())["layers"]
+    }
     assert set(table) <= set(layers) and len(layers) == len(table) + (config.startswith("lenet"))
     for name, expected in table.items():
-        alpha, xmin, xmax, n_tail, ks, p, r_pl, r_exp, r_ln, disp, disp0, gini, gini0, verdict = expected
+        alpha, xmin, xmax, n_tail, ks, p, r_pl, r_exp, r_ln, disp, disp0, gini, gini0, verdict = (
+            expected
+        )
         layer = layers[name]
         fit, alternatives, null = layer["fit"], layer["alternatives"], layer["null"]
         assert close(fit["alpha"], alpha, 3), (name, fit["alpha"])
@@ -81,9 +78,17 @@ def test_quick_run_reproduces_the_published_table(tmp_path, mnist_root, config):
         assert close(fit["ks"], ks, 4), (name, fit["ks"])
         assert close(fit["p_value"], p, 3), (name, fit["p_value"])
         for key, printed in (("power_law", r_pl), ("exponential", r_exp), ("lognormal", r_ln)):
-            assert close(alternatives[key]["loglik_ratio"], printed, 1), (name, key, alternatives[key])
-        assert close(null["dispersion"]["value"], disp, 2) and close(null["dispersion"]["null_mean"], disp0, 2), name
-        assert close(null["gini"]["value"], gini, 3) and close(null["gini"]["null_mean"], gini0, 3), name
+            assert close(alternatives[key]["loglik_ratio"], printed, 1), (
+                name,
+                key,
+                alternatives[key],
+            )
+        assert close(null["dispersion"]["value"], disp, 2) and close(
+            null["dispersion"]["null_mean"], disp0, 2
+        ), name
+        assert close(null["gini"]["value"], gini, 3) and close(
+            null["gini"]["null_mean"], gini0, 3
+        ), name
         assert f"{null['ks_p_value']:.1e}" == null_ks_p[name], (name, null["ks_p_value"])
         assert null["ad_p_value"] == 0.001 and null["ad_p_clipped"], name  # printed "0.001"
         assert layer["verdict"]["label"] == verdict, (name, layer["verdict"])
@@ -100,7 +105,9 @@ def test_the_page_prints_these_numbers(config):
     assert f"{net} quick {dense:.2f} dense, {sparse:.2f} sparse" in section
     block = section[section.index(f"**{net} quick**") :]
     for name, (alpha, xmin, xmax, n_tail, ks, p, *_, verdict) in table.items():
-        n_nodes = {"input": 784, "conv1": 32, "conv2": 32}.get(name, 256 if net == "LeNet" else 1024)
+        n_nodes = {"input": 784, "conv1": 32, "conv2": 32}.get(
+            name, 256 if net == "LeNet" else 1024
+        )
         row = f"| {name} | {n_nodes} | {alpha:.3f} | {xmin} | {xmax} | {n_tail}/{n_nodes} | {ks:.4f} | {p:.3f} |"
         assert row in block, row
         line = block[block.index(row) :].splitlines()[0]

@@ -216,8 +216,17 @@ def test_caffe_alexnet_init():
 
 
 def test_registry_builds_and_rejects():
-    assert set(NETS) == {"mlp", "lenet", "cifar_cnn", "alexnet", "alexnet_torchvision", "vgg16",
-                         "recurrent", "multihead_mlp", "multihead_recurrent"}
+    assert set(NETS) == {
+        "mlp",
+        "lenet",
+        "cifar_cnn",
+        "alexnet",
+        "alexnet_torchvision",
+        "vgg16",
+        "recurrent",
+        "multihead_mlp",
+        "multihead_recurrent",
+    }
     assert isinstance(build_net("mlp", hidden=(8,)), MLP)
     with pytest.raises(ValueError, match=r"Unknown net 'resnet'; expected one of \['alexnet'"):
         build_net("resnet")
