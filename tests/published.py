@@ -34,6 +34,11 @@ def rerun(config: str, *args: str, cwd: Path, data_root: Path) -> Path:
     return run
 
 
+def layers_of(path: Path) -> dict:
+    """A degrees record (``degrees.json`` or a monitor's ``degrees/<event>.json``) by layer name."""
+    return {layer["name"]: layer for layer in json.loads(path.read_text())["layers"]}
+
+
 def close(value: float, printed: float, decimals: int) -> bool:
     """Whether ``value`` rounds to ``printed`` at ``decimals`` decimals."""
     return abs(value - printed) <= 0.5 * 10**-decimals + 1e-12

@@ -15,15 +15,11 @@ import json
 
 import pytest
 from conftest import run_cli
-from published import fit_row, fit_summary, page_section, rerun
+from published import fit_row, fit_summary, layers_of, page_section, rerun
 
 pytestmark = pytest.mark.slow
 
 T = 28  # MNIST rows: 28 steps
-
-
-def layers_of(path) -> dict:
-    return {layer["name"]: layer for layer in json.loads(path.read_text())["layers"]}
 
 
 def test_quick_lstm_reproduces_the_published_tables(tmp_path, mnist_root):

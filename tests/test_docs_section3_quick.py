@@ -19,7 +19,7 @@ import json
 
 import pytest
 from conftest import CONFIGS
-from published import close, rerun
+from published import close, layers_of, rerun
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +62,7 @@ def test_quick_run_reproduces_the_published_table(tmp_path, mnist_root, config):
     accuracy = json.loads((run / "pruning.json").read_text())["accuracy"]
     assert close(100 * accuracy["test_dense/acc"], dense, 2)
     assert close(100 * accuracy["test_sparse/acc"], sparse, 2)
-    layers = {
-        layer["name"]: layer
-        for layer in json.loads((run / "degrees/fit_end.json").read_text())["layers"]
-    }
+    layers = layers_of(run / "degrees/fit_end.json")
     assert set(table) <= set(layers) and len(layers) == len(table) + (config.startswith("lenet"))
     for name, expected in table.items():
         alpha, xmin, xmax, n_tail, ks, p, r_pl, r_exp, r_ln, disp, disp0, gini, gini0, verdict = (
